@@ -1,1 +1,65 @@
-fn main() {}
+//! The `clew` binary: the only place where Clew's concrete parts are wired together.
+//! Subcommands: `all-in-one` (the default: every role in one process on the embedded
+//! store), `config default`, and the terminal client `trace`.
+
+mod cli;
+mod config;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "clew", version, about = "Clew: a distributed tracing backend", long_about = None)]
+struct Cli {
+    /// TOML configuration file (keys as printed by `clew config default`).
+    #[arg(long, global = true, env = "CLEW_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override one configuration key, e.g. --set storage.durability=relaxed (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Once every listener is bound, write their addresses to this file as JSON
+    /// (for scripts and tests that start Clew on port 0).
+    #[arg(long, global = true)]
+    ready_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process on the embedded store (the default).
+    AllInOne,
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Print a trace as a waterfall in the terminal.
+    Trace(cli::trace::TraceArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the commented default configuration.
+    Default,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::AllInOne) {
+        Command::AllInOne => {
+            let env = std::env::vars();
+            let config = config::load(cli.config.as_deref(), env, &cli.sets)?;
+            run::all_in_one(config, cli.ready_file)
+        }
+        Command::Config {
+            action: ConfigAction::Default,
+        } => {
+            print!("{}", config::DEFAULT_CONFIG);
+            Ok(())
+        }
+        Command::Trace(args) => cli::trace::run(args),
+    }
+}

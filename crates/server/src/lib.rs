@@ -1,1 +1,100 @@
-//! placeholder
+//! Clew's HTTP query APIs and admin endpoints.
+//!
+//! Owns the wire shapes that Jaeger UI, Grafana's Jaeger data source and Grafana's Tempo
+//! data source read, each reproduced from the upstream source that writes it (paths in
+//! every module's header and in `docs/api-shapes.md`):
+//! - [`query_router`] (port 16686): Jaeger v1 (`/api/services`, `/api/operations`,
+//!   `/api/traces`), Jaeger api_v3 (`/api/v3/…`) and Tempo (`/api/echo`,
+//!   `/api/v2/traces/{id}`, protobuf `/api/traces/{id}`). The tenant is the
+//!   `X-Scope-OrgID` header (default `single-tenant`; an invalid one is a 400).
+//! - [`admin_router`] (port 14269): `/metrics`, `/healthz`, `/readyz` with [`Readiness`].
+//!
+//! Must not touch: trace logic (assembly, search semantics, summaries' root choice,
+//! tag-to-field mapping) — that lives in `clew-query`, reached only through
+//! [`clew_query::Querier`] — nor storage. Everything here is parsing requests and
+//! renaming fields; the model stays free of serde derives, so every shape is an explicit
+//! function (`jaeger_json`, `otlp_json`).
+
+mod admin;
+mod jaeger_json;
+mod jaeger_v1;
+mod jaeger_v3;
+mod otlp_json;
+mod params;
+mod tempo;
+
+#[cfg(test)]
+mod tests;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use clew_query::Querier;
+
+pub use admin::{Readiness, admin_router};
+
+/// Every query API on one router (Jaeger v1, Jaeger v3, Tempo).
+pub fn query_router(querier: Querier) -> Router {
+    Router::new()
+        // Jaeger v1
+        .route("/api/services", get(jaeger_v1::services))
+        .route(
+            "/api/services/{service}/operations",
+            get(jaeger_v1::service_operations),
+        )
+        .route("/api/operations", get(jaeger_v1::operations))
+        .route("/api/traces", get(jaeger_v1::search))
+        .route("/api/traces/{trace_id}", get(trace_by_id))
+        // Jaeger api_v3
+        .route("/api/v3/services", get(jaeger_v3::services))
+        .route("/api/v3/operations", get(jaeger_v3::operations))
+        .route("/api/v3/traces", get(jaeger_v3::find_traces))
+        .route("/api/v3/traces/{trace_id}", get(jaeger_v3::trace))
+        .route("/api/v3/trace-summaries", get(jaeger_v3::trace_summaries))
+        // Tempo
+        .route("/api/echo", get(tempo::echo))
+        .route("/api/v2/traces/{trace_id}", get(tempo::trace_v2))
+        // Tempo's API whole under a prefix (Tempo's `http_api_prefix`), where
+        // `/api/traces/{id}` is Tempo's alone and answers its `batches` JSON too.
+        .nest("/tempo", tempo_router())
+        .with_state(querier)
+}
+
+fn tempo_router() -> Router<Querier> {
+    Router::new()
+        .route("/api/echo", get(tempo::echo))
+        .route("/api/traces/{trace_id}", get(tempo::trace_v1))
+        .route("/api/v2/traces/{trace_id}", get(tempo::trace_v2))
+}
+
+/// `/api/traces/{id}` is both Jaeger's v1 trace endpoint and Tempo's v1 one. Tempo's
+/// clients (Grafana, tempo-cli) ask for protobuf, Jaeger's (UI, Grafana) for JSON, so
+/// `Accept: application/protobuf` selects Tempo's answer and anything else Jaeger's.
+async fn trace_by_id(
+    State(q): State<Querier>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Response {
+    if tempo::wants_protobuf(&headers) {
+        tempo::trace_v1_protobuf(&q, &headers, &id, &uri)
+            .await
+            .into_response()
+    } else {
+        jaeger_v1::trace(&q, &headers, &id, &uri)
+            .await
+            .into_response()
+    }
+}
+
+/// A JSON body with `Content-Type: application/json`, as every JSON endpoint here answers.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}

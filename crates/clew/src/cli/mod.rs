@@ -1,0 +1,5 @@
+//! The terminal client: commands that talk to a running Clew over its query API.
+
+pub mod http;
+pub mod trace;
+pub mod waterfall;

@@ -1,0 +1,187 @@
+//! The all-in-one role: store, receivers, query APIs and admin endpoints in one process,
+//! with a shutdown that stops intake first and syncs the WAL last.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use clew_collector::{
+    CollectorMetrics, Limits, OtlpGrpcReceiver, OtlpHttpReceiver, Receiver, SinkError, SpanSink,
+};
+use clew_model::{TenantId, TraceBatch};
+use clew_query::Querier;
+use clew_server::Readiness;
+use clew_store::{AppendError, Store, StoreConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, Durability};
+
+/// The store as the collector's sink: an append resolves once the spans are durable.
+struct StoreSink(Arc<Store>);
+
+#[async_trait]
+impl SpanSink for StoreSink {
+    async fn write(&self, tenant: TenantId, batch: TraceBatch) -> Result<(), SinkError> {
+        self.0.append(&tenant, batch).await.map_err(|e| match e {
+            AppendError::Overloaded { retry_after } => SinkError::Overloaded { retry_after },
+            AppendError::ShuttingDown => SinkError::Unavailable {
+                reason: "clew is shutting down".into(),
+                retry_after: Duration::from_secs(1),
+            },
+            // A failing disk may recover (space freed): ask the sender to retry.
+            other => SinkError::Unavailable {
+                reason: other.to_string(),
+                retry_after: Duration::from_secs(5),
+            },
+        })
+    }
+}
+
+pub fn all_in_one(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("log.level {:?}", config.log.level))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(config, ready_file))
+}
+
+async fn bind(
+    what: &str,
+    addr: SocketAddr,
+    bound: &mut BTreeMap<String, String>,
+) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {what} on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "{what} listening");
+    bound.insert(what.to_owned(), local.to_string());
+    Ok(listener)
+}
+
+async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let store_config = StoreConfig {
+        data_dir: config.data_dir.clone(),
+        durability: match config.storage.durability {
+            Durability::Fsync => clew_store::Durability::Fsync,
+            Durability::Relaxed => clew_store::Durability::Relaxed,
+        },
+        wal_segment_max_bytes: config.storage.wal_segment_max_bytes,
+        max_pending_bytes: config.storage.max_pending_bytes,
+    };
+    let store = Arc::new(
+        Store::open(store_config, &mut registry)
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+    );
+    let collector_metrics = CollectorMetrics::register(&mut registry);
+    let registry = Arc::new(registry);
+
+    let mut bound = BTreeMap::new();
+    let otlp = &config.receivers.otlp;
+    let grpc_listener = bind("otlp_grpc", otlp.grpc_listen, &mut bound).await?;
+    let http_listener = bind("otlp_http", otlp.http_listen, &mut bound).await?;
+    let query_listener = bind("query", config.query.listen, &mut bound).await?;
+    let admin_listener = bind("admin", config.admin.listen, &mut bound).await?;
+
+    let readiness = Readiness::default();
+    let intake_stop = CancellationToken::new();
+    let serving_stop = CancellationToken::new();
+
+    let admin = tokio::spawn(
+        axum::serve(
+            admin_listener,
+            clew_server::admin_router(Arc::clone(&registry), readiness.clone()),
+        )
+        .with_graceful_shutdown(serving_stop.clone().cancelled_owned())
+        .into_future(),
+    );
+    let query = tokio::spawn(
+        axum::serve(
+            query_listener,
+            clew_server::query_router(Querier::new(Arc::clone(&store))),
+        )
+        .with_graceful_shutdown(serving_stop.clone().cancelled_owned())
+        .into_future(),
+    );
+
+    let sink: Arc<dyn SpanSink> = Arc::new(StoreSink(Arc::clone(&store)));
+    let limits = Limits {
+        max_request_bytes: otlp.max_request_bytes,
+        max_spans_per_request: otlp.max_spans_per_request,
+    };
+    let receivers: Vec<Box<dyn Receiver>> = vec![
+        Box::new(OtlpGrpcReceiver::new(
+            grpc_listener,
+            Arc::clone(&sink),
+            limits,
+            collector_metrics.clone(),
+        )),
+        Box::new(OtlpHttpReceiver::new(
+            http_listener,
+            Arc::clone(&sink),
+            limits,
+            collector_metrics,
+        )),
+    ];
+    let mut receiver_tasks = Vec::new();
+    for r in receivers {
+        let name = r.name();
+        let stop = intake_stop.clone();
+        receiver_tasks.push((name, tokio::spawn(r.run(stop))));
+    }
+
+    if let Some(path) = ready_file {
+        let json = serde_json::to_string_pretty(&bound)?;
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    readiness.set_ready(true);
+    tracing::info!(data_dir = %config.data_dir.display(), "clew is ready");
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down: stopping intake");
+    readiness.set_ready(false);
+    intake_stop.cancel();
+    for (name, task) in receiver_tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(receiver = name, error = %e, "receiver stopped with an error")
+            }
+            Err(e) => tracing::warn!(receiver = name, error = %e, "receiver task failed"),
+        }
+    }
+    tracing::info!("draining the WAL");
+    store.shutdown().await.context("syncing the store")?;
+    serving_stop.cancel();
+    for task in [query, admin] {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "server stopped with an error");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

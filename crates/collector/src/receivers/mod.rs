@@ -1,0 +1,5 @@
+//! The receivers, one folder each. A new receiver is a new folder here plus one line in the
+//! binary's wiring; everything past decoding goes through the shared pipeline step.
+
+pub mod otlp_grpc;
+pub mod otlp_http;

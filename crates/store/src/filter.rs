@@ -1,0 +1,280 @@
+//! Span filters: the only search language the store speaks. Query layers map theirs onto it.
+
+use clew_model::{DurationNanos, KeyValue, SpanKind, SpanRecord, StatusCode, UnixNanos};
+
+/// Conditions that one span must all meet for its trace to match. Unset fields match
+/// everything, so `SpanFilter::default()` matches every trace.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpanFilter {
+    /// Resource `service.name` (OpenTelemetry's `unknown_service` when absent).
+    pub service: Option<String>,
+    /// Span name.
+    pub operation: Option<String>,
+    pub kind: Option<SpanKind>,
+    pub status: Option<StatusCode>,
+    /// Each key must exist with `AnyValue::to_display_string() == value` in the span's
+    /// attributes, its resource's attributes or any of its events' attributes (Jaeger's tag
+    /// semantics).
+    pub attributes: Vec<(String, String)>,
+    /// Inclusive bounds on the matching span's duration.
+    pub min_duration: Option<DurationNanos>,
+    pub max_duration: Option<DurationNanos>,
+    /// Inclusive bounds on the matching span's start.
+    pub start_min: Option<UnixNanos>,
+    pub start_max: Option<UnixNanos>,
+}
+
+impl SpanFilter {
+    /// Whether this one span meets every condition.
+    pub fn matches(&self, rec: &SpanRecord) -> bool {
+        let span = &rec.span;
+        let duration = span.duration();
+        self.service
+            .as_deref()
+            .is_none_or(|s| rec.service_name() == s)
+            && self.operation.as_deref().is_none_or(|o| span.name == o)
+            && self.kind.is_none_or(|k| span.kind == k)
+            && self.status.is_none_or(|s| span.status.code == s)
+            && self.min_duration.is_none_or(|d| duration >= d)
+            && self.max_duration.is_none_or(|d| duration <= d)
+            && self.start_min.is_none_or(|t| span.start >= t)
+            && self.start_max.is_none_or(|t| span.start <= t)
+            && self.attributes.iter().all(|(key, value)| {
+                has_tag(&span.attributes, key, value)
+                    || has_tag(&rec.resource.attributes, key, value)
+                    || span
+                        .events
+                        .iter()
+                        .any(|e| has_tag(&e.attributes, key, value))
+            })
+    }
+}
+
+fn has_tag(attrs: &[KeyValue], key: &str, value: &str) -> bool {
+    attrs
+        .iter()
+        .any(|kv| kv.key == key && kv.value.to_display_string() == value)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use clew_model::{AnyValue, Event, Resource, Scope, Span, Status};
+
+    use super::*;
+
+    fn record() -> SpanRecord {
+        SpanRecord {
+            resource: Arc::new(Resource {
+                attributes: vec![
+                    KeyValue::new("service.name", AnyValue::String("api".into())),
+                    KeyValue::new("host.name", AnyValue::String("h1".into())),
+                ],
+                dropped_attributes_count: 0,
+            }),
+            scope: Arc::new(Scope::default()),
+            span: Span {
+                name: "GET /users".into(),
+                kind: SpanKind::Server,
+                start: UnixNanos(1_000),
+                end: UnixNanos(1_500),
+                attributes: vec![KeyValue::new("http.status_code", AnyValue::Int(200))],
+                events: vec![Event {
+                    name: "exception".into(),
+                    attributes: vec![KeyValue::new(
+                        "exception.type",
+                        AnyValue::String("E".into()),
+                    )],
+                    ..Default::default()
+                }],
+                status: Status {
+                    code: StatusCode::Error,
+                    message: String::new(),
+                },
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Each row: a filter and whether it matches [`record`].
+    #[test]
+    fn every_field_is_checked() {
+        let s = |v: &str| Some(v.to_owned());
+        let tag = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        let d = |n| Some(DurationNanos(n));
+        let t = |n| Some(UnixNanos(n));
+        let cases: Vec<(SpanFilter, bool)> = vec![
+            (SpanFilter::default(), true),
+            (
+                SpanFilter {
+                    service: s("api"),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    service: s("db"),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    operation: s("GET /users"),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    operation: s("GET"),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    kind: Some(SpanKind::Server),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    kind: Some(SpanKind::Client),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    status: Some(StatusCode::Error),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    status: Some(StatusCode::Ok),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    attributes: tag("http.status_code", "200"),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    attributes: tag("http.status_code", "500"),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    attributes: tag("host.name", "h1"),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    attributes: tag("exception.type", "E"),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    attributes: tag("missing", ""),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    attributes: [tag("host.name", "h1"), tag("exception.type", "F")].concat(),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    min_duration: d(500),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    min_duration: d(501),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    max_duration: d(500),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    max_duration: d(499),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    start_min: t(1_000),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    start_min: t(1_001),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                SpanFilter {
+                    start_max: t(1_000),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                SpanFilter {
+                    start_max: t(999),
+                    ..Default::default()
+                },
+                false,
+            ),
+        ];
+        let rec = record();
+        for (filter, want) in cases {
+            assert_eq!(filter.matches(&rec), want, "{filter:?}");
+        }
+    }
+
+    #[test]
+    fn missing_service_name_is_unknown_service() {
+        let mut rec = record();
+        rec.resource = Arc::new(Resource::default());
+        let f = SpanFilter {
+            service: Some("unknown_service".into()),
+            ..Default::default()
+        };
+        assert!(f.matches(&rec));
+    }
+}

@@ -1,0 +1,551 @@
+//! The head: a tenant's recent spans in memory, indexed by trace id, service, operation and
+//! trace start, split into generations so that it can be cut and flushed (see [`crate::wal`]).
+//!
+//! One [`Head`] is one generation. [`Heads`] holds the active generation, which receives
+//! every commit, and the frozen ones, which are immutable and wait for the block writer.
+//! Reads look at all of them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use clew_model::{SpanId, SpanKind, SpanRecord, TenantId, TraceId, UnixNanos};
+
+use crate::filter::SpanFilter;
+
+/// What makes two spans the same span: SDKs retry whole batches, so one span can arrive twice.
+type SpanKey = (SpanId, UnixNanos);
+
+fn key_of(rec: &SpanRecord) -> SpanKey {
+    (rec.span.span_id, rec.span.start)
+}
+
+#[derive(Debug)]
+struct TraceEntry {
+    /// The earliest span start: the trace's position in time ordering.
+    start: UnixNanos,
+    spans: Vec<SpanRecord>,
+    keys: HashSet<SpanKey>,
+}
+
+#[derive(Debug, Default)]
+struct ServiceIndex {
+    traces: HashSet<TraceId>,
+    by_operation: HashMap<String, HashSet<TraceId>>,
+    /// Operation name → the kinds it was seen with.
+    operations: BTreeMap<String, BTreeSet<SpanKind>>,
+}
+
+/// One generation of the head.
+#[derive(Debug)]
+pub(crate) struct Head {
+    generation: u64,
+    /// WAL segments whose records went into this generation (and only this one).
+    segments: BTreeSet<u64>,
+    traces: HashMap<TraceId, TraceEntry>,
+    by_service: HashMap<String, ServiceIndex>,
+    /// (trace start, trace id) of every trace, for newest-first scans.
+    by_start: BTreeSet<(UnixNanos, TraceId)>,
+    spans: usize,
+}
+
+impl Head {
+    pub(crate) fn new(generation: u64) -> Self {
+        Self {
+            generation,
+            segments: BTreeSet::new(),
+            traces: HashMap::new(),
+            by_service: HashMap::new(),
+            by_start: BTreeSet::new(),
+            spans: 0,
+        }
+    }
+
+    pub(crate) fn segment_seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.segments.iter().copied()
+    }
+
+    fn contains(&self, trace_id: &TraceId, key: &SpanKey) -> bool {
+        self.traces
+            .get(trace_id)
+            .is_some_and(|t| t.keys.contains(key))
+    }
+
+    /// Adds a span; false when the same (trace id, span id, start) is already here.
+    fn insert(&mut self, rec: SpanRecord) -> bool {
+        let trace_id = rec.span.trace_id;
+        let start = rec.span.start;
+        let entry = self.traces.entry(trace_id).or_insert_with(|| {
+            self.by_start.insert((start, trace_id));
+            TraceEntry {
+                start,
+                spans: Vec::new(),
+                keys: HashSet::new(),
+            }
+        });
+        if !entry.keys.insert(key_of(&rec)) {
+            return false;
+        }
+        if start < entry.start {
+            // An earlier span moves the whole trace back in time.
+            self.by_start.remove(&(entry.start, trace_id));
+            self.by_start.insert((start, trace_id));
+            entry.start = start;
+        }
+        // Look up before inserting so that the common case (known service and operation)
+        // allocates nothing per span.
+        let service_name = rec.service_name();
+        if !self.by_service.contains_key(service_name) {
+            self.by_service
+                .insert(service_name.to_owned(), ServiceIndex::default());
+        }
+        if let Some(service) = self.by_service.get_mut(service_name) {
+            service.traces.insert(trace_id);
+            let name = &rec.span.name;
+            match service.by_operation.get_mut(name) {
+                Some(traces) => {
+                    traces.insert(trace_id);
+                }
+                None => {
+                    service
+                        .by_operation
+                        .insert(name.clone(), HashSet::from([trace_id]));
+                }
+            }
+            match service.operations.get_mut(name) {
+                Some(kinds) => {
+                    kinds.insert(rec.span.kind);
+                }
+                None => {
+                    service
+                        .operations
+                        .insert(name.clone(), BTreeSet::from([rec.span.kind]));
+                }
+            }
+        }
+        entry.spans.push(rec);
+        self.spans += 1;
+        true
+    }
+
+    fn trace_start(&self, id: &TraceId) -> Option<UnixNanos> {
+        self.traces.get(id).map(|t| t.start)
+    }
+
+    /// Matching traces as (trace start, id), newest first, at most `limit`.
+    fn find(&self, filter: &SpanFilter, limit: usize) -> Vec<(UnixNanos, TraceId)> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        // A trace starts no later than any of its spans, so a trace that starts after
+        // `start_max` cannot hold a matching span.
+        let upper = match filter.start_max {
+            Some(t) => Bound::Included((t, TraceId([0xff; 16]))),
+            None => Bound::Unbounded,
+        };
+        let matches = |id: &TraceId| {
+            self.traces
+                .get(id)
+                .is_some_and(|t| t.spans.iter().any(|s| filter.matches(s)))
+        };
+        // Selective filters start from the smallest index that covers them.
+        let candidates = match &filter.service {
+            Some(service) => {
+                let Some(index) = self.by_service.get(service) else {
+                    return Vec::new();
+                };
+                match &filter.operation {
+                    Some(op) => match index.by_operation.get(op) {
+                        Some(traces) => Some(traces),
+                        None => return Vec::new(),
+                    },
+                    None => Some(&index.traces),
+                }
+            }
+            None => None,
+        };
+        match candidates {
+            Some(ids) => {
+                let mut keys: Vec<(UnixNanos, TraceId)> = ids
+                    .iter()
+                    .filter_map(|id| self.trace_start(id).map(|start| (start, *id)))
+                    .filter(|k| match upper {
+                        Bound::Included(u) => *k <= u,
+                        _ => true,
+                    })
+                    .collect();
+                keys.sort_unstable_by(|a, b| b.cmp(a));
+                keys.into_iter()
+                    .filter(|(_, id)| matches(id))
+                    .take(limit)
+                    .collect()
+            }
+            None => self
+                .by_start
+                .range((Bound::Unbounded, upper))
+                .rev()
+                .filter(|(_, id)| matches(id))
+                .take(limit)
+                .copied()
+                .collect(),
+        }
+    }
+}
+
+/// A tenant's head as shared by its writer thread (the only writer) and readers.
+pub(crate) type SharedHeads = Arc<RwLock<Heads>>;
+
+// Locks are never held across code that can panic on input, so a poisoned lock still
+// guards consistent indexes; recovering keeps one bug from taking every read down.
+pub(crate) fn read_heads(heads: &SharedHeads) -> RwLockReadGuard<'_, Heads> {
+    heads.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn write_heads(heads: &SharedHeads) -> RwLockWriteGuard<'_, Heads> {
+    heads.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A tenant's head: the active generation and the frozen ones, oldest first.
+#[derive(Debug)]
+pub(crate) struct Heads {
+    active: Head,
+    frozen: Vec<Arc<Head>>,
+}
+
+impl Heads {
+    pub(crate) fn new(active: Head) -> Self {
+        Self {
+            active,
+            frozen: Vec::new(),
+        }
+    }
+
+    /// Records that WAL segment `seq` belongs to the active generation. Called when a
+    /// segment is opened (or replayed), so every segment file belongs to a generation even if
+    /// none of its records made it into the head.
+    pub(crate) fn add_segment(&mut self, seq: u64) {
+        self.active.segments.insert(seq);
+    }
+
+    /// Adds a span; false for a duplicate of a span in any generation.
+    pub(crate) fn insert(&mut self, rec: SpanRecord) -> bool {
+        let key = key_of(&rec);
+        if self
+            .frozen
+            .iter()
+            .any(|h| h.contains(&rec.span.trace_id, &key))
+        {
+            return false;
+        }
+        self.active.insert(rec)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Head> {
+        self.frozen
+            .iter()
+            .map(|h| h.as_ref())
+            .chain(std::iter::once(&self.active))
+    }
+
+    pub(crate) fn span_count(&self) -> usize {
+        self.all().map(|h| h.spans).sum()
+    }
+
+    pub(crate) fn trace(&self, id: &TraceId) -> Vec<SpanRecord> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for head in self.all() {
+            if let Some(t) = head.traces.get(id) {
+                out.extend(t.spans.iter().filter(|s| seen.insert(key_of(s))).cloned());
+            }
+        }
+        out
+    }
+
+    /// Ids of matching traces, newest first by earliest span start across generations,
+    /// ties by id descending.
+    pub(crate) fn find(&self, filter: &SpanFilter, limit: usize) -> Vec<TraceId> {
+        if self.frozen.is_empty() {
+            return self
+                .active
+                .find(filter, limit)
+                .into_iter()
+                .map(|(_, id)| id)
+                .collect();
+        }
+        // A trace's start is the minimum over generations, so no generation can apply the
+        // limit alone: gather every match, then order. Frozen generations are short-lived.
+        let matched: HashSet<TraceId> = self
+            .all()
+            .flat_map(|h| h.find(filter, usize::MAX))
+            .map(|(_, id)| id)
+            .collect();
+        let mut keys: Vec<(UnixNanos, TraceId)> = matched
+            .into_iter()
+            .filter_map(|id| {
+                self.all()
+                    .filter_map(|h| h.trace_start(&id))
+                    .min()
+                    .map(|start| (start, id))
+            })
+            .collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        keys.into_iter().take(limit).map(|(_, id)| id).collect()
+    }
+
+    pub(crate) fn services(&self) -> Vec<String> {
+        let set: BTreeSet<&String> = self.all().flat_map(|h| h.by_service.keys()).collect();
+        set.into_iter().cloned().collect()
+    }
+
+    pub(crate) fn operations(&self, service: &str) -> Vec<(String, SpanKind)> {
+        let set: BTreeSet<(&String, SpanKind)> = self
+            .all()
+            .filter_map(|h| h.by_service.get(service))
+            .flat_map(|s| operation_pairs(&s.operations))
+            .collect();
+        set.into_iter().map(|(n, k)| (n.clone(), k)).collect()
+    }
+
+    /// Freezes the active generation and starts the next one.
+    pub(crate) fn freeze(&mut self) -> Arc<Head> {
+        let next = Head::new(self.active.generation + 1);
+        let frozen = Arc::new(std::mem::replace(&mut self.active, next));
+        self.frozen.push(Arc::clone(&frozen));
+        frozen
+    }
+
+    /// Drops frozen generations up to and including `generation`; returns them.
+    pub(crate) fn release(&mut self, generation: u64) -> Vec<Arc<Head>> {
+        let (released, kept) = std::mem::take(&mut self.frozen)
+            .into_iter()
+            .partition(|h| h.generation <= generation);
+        self.frozen = kept;
+        released
+    }
+
+    pub(crate) fn is_frozen(&self, generation: u64) -> bool {
+        self.frozen.iter().any(|h| h.generation == generation)
+    }
+}
+
+/// A head generation that receives no more spans: what a block writer persists.
+///
+/// Obtained from [`crate::Store::cut`]. Once its spans are durable elsewhere, pass
+/// [`FrozenHead::generation`] to [`crate::Store::release`] to drop it from memory and
+/// delete the WAL segments it covers ([`FrozenHead::segments`]).
+#[derive(Clone)]
+pub struct FrozenHead {
+    pub(crate) tenant: TenantId,
+    pub(crate) head: Arc<Head>,
+}
+
+impl std::fmt::Debug for FrozenHead {
+    // The spans themselves would drown everything else.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrozenHead")
+            .field("tenant", &self.tenant)
+            .field("generation", &self.head.generation)
+            .field("segments", &self.head.segments)
+            .field("spans", &self.head.spans)
+            .finish()
+    }
+}
+
+impl FrozenHead {
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// Generations count up from 0 per tenant and process; they are not persisted.
+    pub fn generation(&self) -> u64 {
+        self.head.generation
+    }
+
+    /// Sequences of the WAL segments whose records are all in this generation or in
+    /// earlier ones; nothing later was written to them.
+    pub fn segments(&self) -> Vec<u64> {
+        self.head.segments.iter().copied().collect()
+    }
+
+    pub fn span_count(&self) -> usize {
+        self.head.spans
+    }
+
+    pub fn trace_count(&self) -> usize {
+        self.head.traces.len()
+    }
+
+    /// Every span of the generation, grouped by trace, traces in no particular order.
+    pub fn spans(&self) -> impl Iterator<Item = &SpanRecord> {
+        self.head.traces.values().flat_map(|t| &t.spans)
+    }
+
+    /// Service → its sorted (operation, kind) pairs, for block metadata.
+    pub fn services(&self) -> BTreeMap<String, Vec<(String, SpanKind)>> {
+        self.head
+            .by_service
+            .iter()
+            .map(|(s, idx)| {
+                let ops = operation_pairs(&idx.operations)
+                    .map(|(n, k)| (n.clone(), k))
+                    .collect();
+                (s.clone(), ops)
+            })
+            .collect()
+    }
+}
+
+fn operation_pairs(
+    ops: &BTreeMap<String, BTreeSet<SpanKind>>,
+) -> impl Iterator<Item = (&String, SpanKind)> {
+    ops.iter()
+        .flat_map(|(name, kinds)| kinds.iter().map(move |k| (name, *k)))
+}
+
+#[cfg(test)]
+mod tests {
+    use clew_model::{AnyValue, KeyValue, Resource, Scope, Span};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn span(trace: u8, span: u8, service: &str, name: &str, start: u64) -> SpanRecord {
+        SpanRecord {
+            resource: Arc::new(Resource {
+                attributes: vec![KeyValue::new(
+                    "service.name",
+                    AnyValue::String(service.into()),
+                )],
+                dropped_attributes_count: 0,
+            }),
+            scope: Arc::new(Scope::default()),
+            span: Span {
+                trace_id: TraceId([trace; 16]),
+                span_id: SpanId([span; 8]),
+                name: name.into(),
+                start: UnixNanos(start),
+                end: UnixNanos(start + 10),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn ids(v: &[u8]) -> Vec<TraceId> {
+        v.iter().map(|b| TraceId([*b; 16])).collect()
+    }
+
+    #[test]
+    fn duplicates_are_kept_once_and_an_earlier_span_moves_the_trace() {
+        let mut heads = Heads::new(Head::new(0));
+        assert!(heads.insert(span(1, 1, "a", "x", 100)));
+        assert!(!heads.insert(span(1, 1, "a", "x", 100)));
+        // Same span id, other start: a different span as far as the head is concerned.
+        assert!(heads.insert(span(1, 1, "a", "x", 101)));
+        assert!(heads.insert(span(2, 1, "a", "x", 50)));
+        assert_eq!(heads.span_count(), 3);
+        assert_eq!(heads.find(&SpanFilter::default(), 10), ids(&[1, 2]));
+        assert!(heads.insert(span(1, 2, "b", "y", 10)));
+        assert_eq!(heads.find(&SpanFilter::default(), 10), ids(&[2, 1]));
+        assert_eq!(heads.services(), ["a", "b"]);
+        assert_eq!(
+            heads.operations("a"),
+            [("x".to_owned(), SpanKind::Unspecified)]
+        );
+    }
+
+    #[test]
+    fn generations_are_read_together_and_released() {
+        let mut heads = Heads::new(Head::new(0));
+        heads.add_segment(1);
+        heads.insert(span(1, 1, "a", "x", 100));
+        heads.insert(span(2, 1, "a", "x", 200));
+        let frozen = heads.freeze();
+        assert_eq!(frozen.generation, 0);
+        heads.add_segment(2);
+        assert!(heads.is_frozen(0));
+        // A retry after the cut is still a duplicate.
+        assert!(!heads.insert(span(1, 1, "a", "x", 100)));
+        // Trace 1 gets an earlier span in the new generation; it now starts first overall.
+        assert!(heads.insert(span(1, 2, "c", "z", 50)));
+        assert!(heads.insert(span(3, 1, "a", "x", 300)));
+        assert_eq!(heads.trace(&TraceId([1; 16])).len(), 2);
+        assert_eq!(heads.find(&SpanFilter::default(), 10), ids(&[3, 2, 1]));
+        assert_eq!(heads.find(&SpanFilter::default(), 2), ids(&[3, 2]));
+        let only_a = SpanFilter {
+            service: Some("a".into()),
+            ..Default::default()
+        };
+        assert_eq!(heads.find(&only_a, 10), ids(&[3, 2, 1]));
+        assert_eq!(heads.services(), ["a", "c"]);
+        let released = heads.release(0);
+        assert_eq!(released.len(), 1);
+        assert_eq!(
+            released[0].segments.iter().copied().collect::<Vec<_>>(),
+            [1]
+        );
+        assert!(!heads.is_frozen(0));
+        assert_eq!(heads.find(&SpanFilter::default(), 10), ids(&[3, 1]));
+        assert_eq!(heads.span_count(), 2);
+    }
+
+    fn arb_span() -> impl Strategy<Value = SpanRecord> {
+        (1u8..6, 1u8..4, 0usize..3, 0usize..3, 0u64..50).prop_map(|(t, s, svc, op, start)| {
+            span(t, s, ["a", "b", "c"][svc], ["x", "y", "z"][op], start)
+        })
+    }
+
+    fn arb_filter() -> impl Strategy<Value = SpanFilter> {
+        (
+            proptest::option::of(prop_oneof![Just("a"), Just("b"), Just("nope")]),
+            proptest::option::of(prop_oneof![Just("x"), Just("y")]),
+            proptest::option::of(0u64..50),
+            proptest::option::of(0u64..50),
+        )
+            .prop_map(|(service, operation, lo, hi)| SpanFilter {
+                service: service.map(str::to_owned),
+                operation: operation.map(str::to_owned),
+                start_min: lo.map(UnixNanos),
+                start_max: hi.map(UnixNanos),
+                ..Default::default()
+            })
+    }
+
+    proptest! {
+        /// The indexed search equals a scan of every span, with and without a cut.
+        #[test]
+        fn find_equals_brute_force(
+            spans in proptest::collection::vec(arb_span(), 0..40),
+            cut_at in 0usize..40,
+            filter in arb_filter(),
+            limit in 0usize..6,
+        ) {
+            let mut heads = Heads::new(Head::new(0));
+            let mut all: Vec<SpanRecord> = Vec::new();
+            for (i, s) in spans.into_iter().enumerate() {
+                if i == cut_at {
+                    heads.freeze();
+                }
+                if !all.iter().any(|a| a.span.trace_id == s.span.trace_id && key_of(a) == key_of(&s)) {
+                    all.push(s.clone());
+                }
+                heads.insert(s);
+            }
+            let mut starts: BTreeMap<TraceId, UnixNanos> = BTreeMap::new();
+            for s in &all {
+                let e = starts.entry(s.span.trace_id).or_insert(s.span.start);
+                *e = (*e).min(s.span.start);
+            }
+            let mut want: Vec<(UnixNanos, TraceId)> = starts
+                .iter()
+                .filter(|(id, _)| all.iter().any(|s| s.span.trace_id == **id && filter.matches(s)))
+                .map(|(id, start)| (*start, *id))
+                .collect();
+            want.sort_unstable_by(|a, b| b.cmp(a));
+            want.truncate(limit);
+            let want: Vec<TraceId> = want.into_iter().map(|(_, id)| id).collect();
+            prop_assert_eq!(heads.find(&filter, limit), want);
+            prop_assert_eq!(heads.span_count(), all.len());
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! [`Store`]: the tenants of one data directory, each with its WAL writer and head, and the
+//! operations the rest of Clew calls.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use clew_model::{SpanKind, SpanRecord, TenantId, TraceBatch, TraceId};
+use prometheus_client::registry::Registry;
+use tokio::sync::oneshot;
+
+use crate::error::{AppendError, ReadError, StoreError};
+use crate::filter::SpanFilter;
+use crate::head::{FrozenHead, Head, Heads, SharedHeads, read_heads, write_heads};
+use crate::metrics::{Metrics, TenantMetrics, gauge_value};
+use crate::wal::{self, AppendRequest, Pending, ReplayReport, Request, WalWriter};
+use crate::{Durability, StoreConfig};
+
+/// What an overloaded caller is told to wait: about one commit cycle of a busy disk.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The store: per tenant, a WAL and an in-memory head. `Send + Sync`; share it in an `Arc`.
+pub struct Store {
+    config: StoreConfig,
+    tenants_dir: PathBuf,
+    metrics: Metrics,
+    pending: Arc<Pending>,
+    tenants: RwLock<BTreeMap<TenantId, Arc<Tenant>>>,
+    reports: Vec<ReplayReport>,
+    shutting_down: AtomicBool,
+}
+
+struct Tenant {
+    id: TenantId,
+    wal_dir: PathBuf,
+    heads: SharedHeads,
+    metrics: TenantMetrics,
+    /// Taken in `drop` so that the writer sees its channel close.
+    sender: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Tenant {
+    fn send(&self, request: Request) -> Result<(), Request> {
+        match &self.sender {
+            Some(sender) => sender.send(request).map_err(|e| e.0),
+            None => Err(request),
+        }
+    }
+}
+
+impl Drop for Tenant {
+    fn drop(&mut self) {
+        // Without a shutdown, the writer drains its queue, syncs and exits once the channel
+        // closes; waiting for it means a store opened next on the same directory never
+        // races a writer still closing its segment.
+        self.sender.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(tenant = %self.id, "wal writer thread panicked");
+        }
+    }
+}
+
+impl Store {
+    /// Opens the data directory, replays every tenant's WAL into its head (cutting torn or
+    /// corrupt tails, see [`Store::replay_reports`]) and registers the store's metrics.
+    /// Blocking: replay reads every segment, so call it before serving or from a blocking
+    /// thread.
+    pub fn open(config: StoreConfig, registry: &mut Registry) -> Result<Store, StoreError> {
+        if config.wal_segment_max_bytes == 0 {
+            return Err(StoreError::Config("wal_segment_max_bytes must be above 0"));
+        }
+        if config.max_pending_bytes == 0 {
+            return Err(StoreError::Config("max_pending_bytes must be above 0"));
+        }
+        let metrics = Metrics::register(registry);
+        let tenants_dir = config.data_dir.join("tenants");
+        fs::create_dir_all(&tenants_dir)
+            .map_err(|e| StoreError::io("creating data directory", &tenants_dir, e))?;
+        let pending = Pending::new(config.max_pending_bytes, metrics.pending_bytes.clone());
+        let mut store = Store {
+            config,
+            tenants_dir,
+            metrics,
+            pending,
+            tenants: RwLock::new(BTreeMap::new()),
+            reports: Vec::new(),
+            shutting_down: AtomicBool::new(false),
+        };
+        let entries = fs::read_dir(&store.tenants_dir)
+            .map_err(|e| StoreError::io("listing tenants", &store.tenants_dir, e))?;
+        let mut tenants = BTreeMap::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| StoreError::io("listing tenants", &store.tenants_dir, e))?;
+            let path = entry.path();
+            let id = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| TenantId::new(name).ok());
+            let Some(id) = id.filter(|_| path.is_dir()) else {
+                tracing::warn!(path = %path.display(), "ignoring an entry that is not a tenant directory");
+                continue;
+            };
+            let wal_dir = path.join("wal");
+            // A tenant directory may exist without a WAL (created by hand or by other data);
+            // the writer needs the directory to open segments in.
+            fs::create_dir_all(&wal_dir)
+                .map_err(|e| StoreError::io("creating wal directory", &wal_dir, e))?;
+            let replayed = wal::replay_tenant(&id, &wal_dir)?;
+            let report = replayed.report;
+            let metrics = store.metrics.tenant(&id);
+            metrics.wal_replay_cut_bytes.inc_by(report.cut_bytes());
+            metrics.wal_segments.set(gauge_value(report.segments_read));
+            tracing::info!(
+                tenant = %id,
+                segments = report.segments_read,
+                records = report.records,
+                spans = report.spans,
+                cuts = report.cuts.len(),
+                skipped_records = report.skipped_records.len(),
+                "replayed wal"
+            );
+            let tenant = store.start_tenant(
+                id.clone(),
+                wal_dir,
+                replayed.heads,
+                replayed.next_seq,
+                metrics,
+            )?;
+            tenants.insert(id, Arc::new(tenant));
+            store.reports.push(report);
+        }
+        store.tenants = RwLock::new(tenants);
+        store.reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        Ok(store)
+    }
+
+    fn start_tenant(
+        &self,
+        id: TenantId,
+        wal_dir: PathBuf,
+        heads: Heads,
+        next_seq: u64,
+        metrics: TenantMetrics,
+    ) -> Result<Tenant, StoreError> {
+        metrics.head_spans.set(gauge_value(heads.span_count()));
+        let heads: SharedHeads = Arc::new(RwLock::new(heads));
+        let writer = WalWriter {
+            tenant: id.clone(),
+            dir: wal_dir.clone(),
+            durability: self.config.durability,
+            segment_max_bytes: self.config.wal_segment_max_bytes,
+            next_seq,
+            heads: Arc::clone(&heads),
+            metrics: metrics.clone(),
+        };
+        let (sender, thread) = writer
+            .spawn()
+            .map_err(|e| StoreError::io("starting wal writer for", &wal_dir, e))?;
+        Ok(Tenant {
+            id,
+            wal_dir,
+            heads,
+            metrics,
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    /// Per tenant replayed at open: segments, records, spans, and every cut and skip.
+    pub fn replay_reports(&self) -> Vec<ReplayReport> {
+        self.reports.clone()
+    }
+
+    /// Resolves `Ok` only once the batch is durable (fsynced unless
+    /// [`Durability::Relaxed`]) and visible to every read. Spans with an all-zero trace or
+    /// span id cannot be looked up and are not indexed (replay refuses them the same way).
+    /// If the future is dropped after the batch was queued, the batch is still committed.
+    pub async fn append(&self, tenant: &TenantId, batch: TraceBatch) -> Result<(), AppendError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(AppendError::ShuttingDown);
+        }
+        if batch.span_count() == 0 {
+            return Ok(());
+        }
+        let record = wal::record_for_batch(&batch)?;
+        let reservation =
+            self.pending
+                .try_reserve(record.len() as u64)
+                .ok_or(AppendError::Overloaded {
+                    retry_after: RETRY_AFTER,
+                })?;
+        let spans = indexable(tenant, batch);
+        let tenant = self.tenant_or_create(tenant)?;
+        let (done, result) = oneshot::channel();
+        let request = Request::Append(AppendRequest {
+            record,
+            spans,
+            reservation,
+            done,
+        });
+        if tenant.send(request).is_err() {
+            return Err(AppendError::ShuttingDown);
+        }
+        match result.await {
+            Ok(outcome) => outcome.map_err(AppendError::Io),
+            // The writer dropped the request unanswered: it stopped for a shutdown.
+            Err(_) if self.shutting_down.load(Ordering::Acquire) => Err(AppendError::ShuttingDown),
+            Err(_) => Err(AppendError::Io(io::Error::other(format!(
+                "wal writer of tenant {} stopped",
+                tenant.id
+            )))),
+        }
+    }
+
+    fn tenant(&self, id: &TenantId) -> Option<Arc<Tenant>> {
+        self.tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    fn tenant_or_create(&self, id: &TenantId) -> Result<Arc<Tenant>, AppendError> {
+        if let Some(tenant) = self.tenant(id) {
+            return Ok(tenant);
+        }
+        let mut tenants = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
+        // Checked under the lock that `shutdown` takes after setting the flag, so no tenant
+        // (and no writer) appears after shutdown has collected them.
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(AppendError::ShuttingDown);
+        }
+        if let Some(tenant) = tenants.get(id) {
+            return Ok(Arc::clone(tenant));
+        }
+        let tenant_dir = self.tenants_dir.join(id.as_str());
+        let wal_dir = tenant_dir.join("wal");
+        fs::create_dir_all(&wal_dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("creating wal directory {}: {e}", wal_dir.display()),
+            )
+        })?;
+        if self.config.durability == Durability::Fsync {
+            for dir in [&self.tenants_dir, &tenant_dir] {
+                wal::sync_dir(dir).map_err(|e| {
+                    io::Error::new(e.kind(), format!("syncing {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let metrics = self.metrics.tenant(id);
+        let tenant = self
+            .start_tenant(id.clone(), wal_dir, Heads::new(Head::new(0)), 1, metrics)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let tenant = Arc::new(tenant);
+        tenants.insert(id.clone(), Arc::clone(&tenant));
+        Ok(tenant)
+    }
+
+    /// Every span of the trace, in no particular order; empty when the tenant or trace is
+    /// unknown.
+    pub async fn trace(
+        &self,
+        tenant: &TenantId,
+        id: TraceId,
+    ) -> Result<Vec<SpanRecord>, ReadError> {
+        Ok(self
+            .tenant(tenant)
+            .map(|t| read_heads(&t.heads).trace(&id))
+            .unwrap_or_default())
+    }
+
+    /// Ids of traces that have at least one span matching every condition of the filter,
+    /// newest first (by the trace's earliest span start, ties broken by trace id
+    /// descending), at most `limit`.
+    pub async fn find_trace_ids(
+        &self,
+        tenant: &TenantId,
+        filter: &SpanFilter,
+        limit: usize,
+    ) -> Result<Vec<TraceId>, ReadError> {
+        Ok(self
+            .tenant(tenant)
+            .map(|t| read_heads(&t.heads).find(filter, limit))
+            .unwrap_or_default())
+    }
+
+    /// Service names, sorted.
+    pub async fn services(&self, tenant: &TenantId) -> Result<Vec<String>, ReadError> {
+        Ok(self
+            .tenant(tenant)
+            .map(|t| read_heads(&t.heads).services())
+            .unwrap_or_default())
+    }
+
+    /// The service's distinct (operation, kind) pairs, sorted.
+    pub async fn operations(
+        &self,
+        tenant: &TenantId,
+        service: &str,
+    ) -> Result<Vec<(String, SpanKind)>, ReadError> {
+        Ok(self
+            .tenant(tenant)
+            .map(|t| read_heads(&t.heads).operations(service))
+            .unwrap_or_default())
+    }
+
+    /// Tenants with data (replayed or appended since open), sorted.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Stops accepting appends ([`AppendError::ShuttingDown`]), finishes every commit
+    /// queued before, syncs and closes every segment. Reads keep working. Calling it again
+    /// does nothing.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        self.shutting_down.store(true, Ordering::Release);
+        let tenants: Vec<Arc<Tenant>> = self
+            .tenants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        // Ask every writer first so that they close in parallel.
+        let mut waiting = Vec::new();
+        for tenant in &tenants {
+            let (done, result) = oneshot::channel();
+            // A writer already gone (an earlier shutdown) has nothing left to close.
+            if tenant.send(Request::Shutdown { done }).is_ok() {
+                waiting.push((tenant, result));
+            }
+        }
+        let mut first_error = None;
+        for (tenant, result) in waiting {
+            if let Ok(Err(e)) = result.await {
+                tracing::error!(tenant = %tenant.id, error = %e, "closing wal failed");
+                first_error.get_or_insert(StoreError::io("closing wal of", &tenant.wal_dir, e));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Freezes the tenant's active head generation for a block flush: the writer closes its
+    /// current WAL segment between two commits, and the generation stops receiving spans.
+    /// Frozen generations stay readable until [`Store::release`]. The frozen head may be
+    /// empty. `Ok(None)` for an unknown tenant. See the [`crate::wal`] module docs.
+    pub async fn cut(&self, tenant: &TenantId) -> Result<Option<FrozenHead>, StoreError> {
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(None);
+        };
+        let (done, result) = oneshot::channel();
+        if t.send(Request::Cut { done }).is_err() {
+            return Err(StoreError::WriterStopped(tenant.clone()));
+        }
+        let head = result
+            .await
+            .map_err(|_| StoreError::WriterStopped(tenant.clone()))?;
+        Ok(Some(FrozenHead {
+            tenant: tenant.clone(),
+            head,
+        }))
+    }
+
+    /// Drops frozen generations up to and including `generation` from memory and deletes
+    /// the WAL segments they cover. Call it only once their spans are durable elsewhere
+    /// (a block): after this, a restart no longer replays them.
+    pub async fn release(&self, tenant: &TenantId, generation: u64) -> Result<(), StoreError> {
+        let unknown = || StoreError::UnknownGeneration {
+            tenant: tenant.clone(),
+            generation,
+        };
+        let t = self.tenant(tenant).ok_or_else(unknown)?;
+        let released = {
+            let mut heads = write_heads(&t.heads);
+            if !heads.is_frozen(generation) {
+                return Err(unknown());
+            }
+            let released = heads.release(generation);
+            t.metrics.head_spans.set(gauge_value(heads.span_count()));
+            released
+        };
+        // Frozen segments are closed for good (the cut closed them), so no writer races this.
+        for seq in released.iter().flat_map(|h| h.segment_seqs()) {
+            if remove_segment(&t.wal_dir, seq)? {
+                t.metrics.wal_segments.dec();
+            }
+        }
+        wal::sync_dir(&t.wal_dir)
+            .map_err(|e| StoreError::io("syncing wal directory", &t.wal_dir, e))
+    }
+}
+
+/// Deletes a segment file; false if it was already gone.
+fn remove_segment(dir: &Path, seq: u64) -> Result<bool, StoreError> {
+    let path = wal::segment_path(dir, seq);
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::io("deleting wal segment", path, e)),
+    }
+}
+
+/// The batch's spans as the head indexes them: all but those with all-zero ids, which the
+/// OTLP conversion refuses, so the head after replay equals the head before.
+fn indexable(tenant: &TenantId, batch: TraceBatch) -> Vec<SpanRecord> {
+    let mut records = batch.into_records();
+    let before = records.len();
+    records.retain(|r| !r.span.trace_id.is_zero() && !r.span.span_id.is_zero());
+    if records.len() < before {
+        tracing::warn!(
+            tenant = %tenant,
+            dropped = before - records.len(),
+            "not indexing spans with an all-zero trace or span id"
+        );
+    }
+    records
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+"""Starts the real clew binary on ephemeral loopback ports for integration tests."""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+CLEW_BIN = os.environ.get("CLEW_BIN", str(Path(__file__).resolve().parents[2] / "target/debug/clew"))
+
+
+def wait_until(predicate, timeout=20.0, interval=0.05, what="condition"):
+    """Polls until predicate() is truthy; returns its value or fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class Clew:
+    """One clew all-in-one process with its own data dir; restartable on the same dir."""
+
+    def __init__(self, data_dir, extra_args=()):
+        self.data_dir = Path(data_dir)
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.addrs = {}
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    def start(self):
+        ready = self.data_dir.parent / f"{self.data_dir.name}.ready.json"
+        if ready.exists():
+            ready.unlink()
+        args = [CLEW_BIN, "all-in-one", "--ready-file", str(ready)]
+        for key in ("receivers.otlp.grpc_listen", "receivers.otlp.http_listen", "query.listen", "admin.listen"):
+            args += ["--set", f"{key}=127.0.0.1:0"]
+        args += ["--set", f"data_dir={self.data_dir}"] + self.extra_args
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+        def is_ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"clew exited with {self.proc.returncode}:\n{self.logs()}")
+            return ready.exists() and ready.stat().st_size > 0
+
+        wait_until(is_ready, what="clew to be ready")
+        self.addrs = json.loads(ready.read_text())
+        return self
+
+    def logs(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def url(self, role):
+        return f"http://{self.addrs[role]}"
+
+    @property
+    def query(self):
+        return self.url("query")
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode if self.proc else None
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+        return code
+
+    def kill9(self):
+        return self.stop(sig=signal.SIGKILL)
+
+    def get(self, path, **kw):
+        return requests.get(self.query + path, timeout=10, **kw)
+
+
+@pytest.fixture
+def clew_factory():
+    started = []
+    tmp = tempfile.TemporaryDirectory(prefix="clew-it-")
+
+    def make(name="data", extra_args=()):
+        c = Clew(Path(tmp.name) / name, extra_args)
+        started.append(c)
+        return c
+
+    yield make
+    for c in started:
+        c.stop()
+    tmp.cleanup()
+
+
+@pytest.fixture
+def clew(clew_factory):
+    return clew_factory().start()
