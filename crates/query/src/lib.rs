@@ -11,9 +11,10 @@
 mod skew;
 mod trace;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use clew_model::{DurationNanos, SpanKind, StatusCode, TenantId, TraceId, UnixNanos};
+use clew_model::{DurationNanos, SpanId, SpanKind, StatusCode, TenantId, TraceId, UnixNanos};
 use clew_store::{ReadError, SpanFilter, Store};
 
 pub use trace::Trace;
@@ -45,6 +46,18 @@ pub struct TraceQuery {
     pub start_max: Option<UnixNanos>,
     pub limit: usize,
 }
+
+/// A service-to-service edge: `parent` called `child` `call_count` times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DependencyLink {
+    pub parent: String,
+    pub child: String,
+    pub call_count: u64,
+}
+
+/// Most traces one dependency computation reads; a bound on work per request until the
+/// analysis layer keeps the graph incrementally.
+pub const DEPENDENCY_TRACE_LIMIT: usize = 100_000;
 
 /// Default number of traces a search returns when the caller gives no limit (Jaeger's).
 pub const DEFAULT_LIMIT: usize = 20;
@@ -80,6 +93,51 @@ impl Querier {
             }
         }
         Ok(traces)
+    }
+
+    /// Service edges from parent/child spans on different services among the traces
+    /// that started in `[end - lookback, end]`, sorted by parent then child.
+    pub async fn dependencies(
+        &self,
+        tenant: &TenantId,
+        end: UnixNanos,
+        lookback: DurationNanos,
+    ) -> Result<Vec<DependencyLink>, QueryError> {
+        let filter = SpanFilter {
+            start_min: Some(end.saturating_sub(lookback)),
+            start_max: Some(end),
+            ..SpanFilter::default()
+        };
+        let ids = self
+            .store
+            .find_trace_ids(tenant, &filter, DEPENDENCY_TRACE_LIMIT)
+            .await?;
+        let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for id in ids {
+            let spans = self.store.trace(tenant, id).await?;
+            let service_of: HashMap<SpanId, &str> = spans
+                .iter()
+                .map(|s| (s.span.span_id, s.service_name()))
+                .collect();
+            for s in &spans {
+                let Some(parent) = s.span.parent_span_id.and_then(|p| service_of.get(&p)) else {
+                    continue;
+                };
+                if *parent != s.service_name() {
+                    *edges
+                        .entry(((*parent).to_owned(), s.service_name().to_owned()))
+                        .or_default() += 1;
+                }
+            }
+        }
+        Ok(edges
+            .into_iter()
+            .map(|((parent, child), call_count)| DependencyLink {
+                parent,
+                child,
+                call_count,
+            })
+            .collect())
     }
 
     pub async fn services(&self, tenant: &TenantId) -> Result<Vec<String>, QueryError> {

@@ -132,6 +132,27 @@ async fn assembles_and_searches() {
     assert_eq!(q.search(&t, &limited).await.unwrap().len(), 1);
 
     assert_eq!(q.services(&t).await.unwrap(), vec!["api", "db"]);
+    let deps = q
+        .dependencies(&t, UnixNanos(u64::MAX), DurationNanos(u64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(
+        deps,
+        vec![DependencyLink {
+            parent: "api".into(),
+            child: "db".into(),
+            call_count: 1
+        }]
+    );
+    let before = q
+        .dependencies(
+            &t,
+            UnixNanos(1_600_000_000_000_000_000),
+            DurationNanos(1_000_000_000),
+        )
+        .await
+        .unwrap();
+    assert!(before.is_empty());
     let ops = q.operations(&t, "api", None).await.unwrap();
     assert_eq!(
         ops.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),

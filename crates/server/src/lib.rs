@@ -46,6 +46,7 @@ pub fn query_router(querier: Querier) -> Router {
         )
         .route("/api/operations", get(jaeger_v1::operations))
         .route("/api/traces", get(jaeger_v1::search))
+        .route("/api/dependencies", get(jaeger_v1::dependencies))
         .route("/api/traces/{trace_id}", get(trace_by_id))
         // Jaeger api_v3
         .route("/api/v3/services", get(jaeger_v3::services))

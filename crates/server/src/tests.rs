@@ -1129,3 +1129,26 @@ fn every_file_starts_with_a_module_doc() {
     }
     assert!(count >= 8, "found only {count} files");
 }
+
+#[tokio::test]
+async fn v1_dependencies() {
+    let f = fixture().await;
+    let (status, body) = f
+        .get_json("/api/dependencies?endTs=99999999999999&lookback=99999999999999")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let links = body["data"].as_array().unwrap();
+    assert!(
+        links.iter().any(|l| l["parent"] == "frontend"
+            && l["child"] == "backend"
+            && l["callCount"].as_u64() >= Some(1)),
+        "{body}"
+    );
+    assert!(links.iter().all(|l| l["parent"] != l["child"]), "{body}");
+    let (_, past) = f.get_json("/api/dependencies?endTs=1000&lookback=10").await;
+    assert_eq!(past, ok_envelope(json!([]), 0));
+    assert_eq!(
+        f.get_json("/api/dependencies?endTs=soon").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}

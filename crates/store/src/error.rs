@@ -41,6 +41,9 @@ pub enum StoreError {
         path: PathBuf,
         source: io::Error,
     },
+    /// Another process holds the data directory: two writers would interleave WAL records.
+    #[error("data directory {} is in use by another clew process (lock file {})", dir.display(), lock.display())]
+    Locked { dir: PathBuf, lock: PathBuf },
     #[error("invalid store config: {0}")]
     Config(&'static str),
     #[error("wal writer of tenant {0} has stopped")]

@@ -33,6 +33,9 @@ pub struct Store {
     tenants: RwLock<BTreeMap<TenantId, Arc<Tenant>>>,
     reports: Vec<ReplayReport>,
     shutting_down: AtomicBool,
+    /// Held for the store's lifetime: the OS releases the lock when the process dies,
+    /// so a `kill -9` never leaves a stale lock behind.
+    _lock: fs::File,
 }
 
 struct Tenant {
@@ -84,8 +87,10 @@ impl Store {
         let tenants_dir = config.data_dir.join("tenants");
         fs::create_dir_all(&tenants_dir)
             .map_err(|e| StoreError::io("creating data directory", &tenants_dir, e))?;
+        let lock = lock_data_dir(&config.data_dir)?;
         let pending = Pending::new(config.max_pending_bytes, metrics.pending_bytes.clone());
         let mut store = Store {
+            _lock: lock,
             config,
             tenants_dir,
             metrics,
@@ -433,3 +438,22 @@ fn indexable(tenant: &TenantId, batch: TraceBatch) -> Vec<SpanRecord> {
 
 #[cfg(test)]
 mod tests;
+
+/// Takes an exclusive lock on `<data_dir>/clew.lock`, failing at once if it is held.
+fn lock_data_dir(dir: &std::path::Path) -> Result<fs::File, StoreError> {
+    let path = dir.join("clew.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io("opening lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            dir: dir.to_path_buf(),
+            lock: path,
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(StoreError::io("locking", &path, e)),
+    }
+}

@@ -853,3 +853,17 @@ async fn a_dropped_append_still_commits() {
     store.shutdown().await.unwrap();
     assert_eq!(store.pending.bytes(), 0);
 }
+
+#[tokio::test]
+async fn a_second_store_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = open(config(dir.path()));
+    let mut registry = Registry::default();
+    match Store::open(config(dir.path()), &mut registry) {
+        Err(StoreError::Locked { .. }) => {}
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("a second store opened a locked directory"),
+    }
+    drop(first);
+    let (_again, _) = open(config(dir.path()));
+}
