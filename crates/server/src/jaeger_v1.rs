@@ -287,6 +287,43 @@ fn parse_search(p: &Params, now: UnixNanos) -> Result<SearchRequest, V1Error> {
     })
 }
 
+/// Jaeger's default look-back for the dependency graph: one day.
+const DEPENDENCY_LOOKBACK_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// `GET /api/dependencies?endTs=<ms>&lookback=<ms>` → `[{"parent", "child", "callCount"}]`,
+/// both parameters optional (now, one day) as in Jaeger.
+pub(crate) async fn dependencies(
+    State(q): State<Querier>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> V1Result {
+    let tenant = tenant(&headers)?;
+    let p = query_params(&uri)?;
+    let millis = |name: &str| -> Result<Option<u64>, V1Error> {
+        p.get(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|e| {
+                    V1Error::bad_request(format!("unable to parse param '{name}': {e}"))
+                })
+            })
+            .transpose()
+    };
+    let end = millis("endTs")?
+        .map(|ms| UnixNanos(ms.saturating_mul(1_000_000)))
+        .unwrap_or_else(UnixNanos::now);
+    let lookback = DurationNanos(
+        millis("lookback")?
+            .unwrap_or(DEPENDENCY_LOOKBACK_MS)
+            .saturating_mul(1_000_000),
+    );
+    let links = q.dependencies(&tenant, end, lookback).await?;
+    let data: Vec<Value> = links
+        .iter()
+        .map(|l| json!({"parent": l.parent, "child": l.child, "callCount": l.call_count}))
+        .collect();
+    ok(&envelope(json!(data), 0, Value::Null))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,41 +405,4 @@ mod tests {
         assert_eq!(req.trace_ids.len(), 2);
         assert_eq!(req.trace_ids[0], TraceId::from_u64_pair(0, 0xabc));
     }
-}
-
-/// Jaeger's default look-back for the dependency graph: one day.
-const DEPENDENCY_LOOKBACK_MS: u64 = 24 * 60 * 60 * 1000;
-
-/// `GET /api/dependencies?endTs=<ms>&lookback=<ms>` → `[{"parent", "child", "callCount"}]`,
-/// both parameters optional (now, one day) as in Jaeger.
-pub(crate) async fn dependencies(
-    State(q): State<Querier>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> V1Result {
-    let tenant = tenant(&headers)?;
-    let p = query_params(&uri)?;
-    let millis = |name: &str| -> Result<Option<u64>, V1Error> {
-        p.get(name)
-            .map(|v| {
-                v.parse::<u64>().map_err(|e| {
-                    V1Error::bad_request(format!("unable to parse param '{name}': {e}"))
-                })
-            })
-            .transpose()
-    };
-    let end = millis("endTs")?
-        .map(|ms| UnixNanos(ms.saturating_mul(1_000_000)))
-        .unwrap_or_else(UnixNanos::now);
-    let lookback = DurationNanos(
-        millis("lookback")?
-            .unwrap_or(DEPENDENCY_LOOKBACK_MS)
-            .saturating_mul(1_000_000),
-    );
-    let links = q.dependencies(&tenant, end, lookback).await?;
-    let data: Vec<Value> = links
-        .iter()
-        .map(|l| json!({"parent": l.parent, "child": l.child, "callCount": l.call_count}))
-        .collect();
-    ok(&envelope(json!(data), 0, Value::Null))
 }
