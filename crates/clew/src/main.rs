@@ -1,9 +1,11 @@
 //! The `clew` binary: the only place where Clew's concrete parts are wired together.
 //! Subcommands: `all-in-one` (the default: every role in one process on the embedded
-//! store), `config default`, and the terminal client `trace`.
+//! store), `config default`, the terminal client `trace` and the load generator `gen`.
 
 mod cli;
 mod config;
+// `gen` is reserved in edition 2024, hence the raw identifier.
+mod r#gen;
 mod run;
 
 use std::path::PathBuf;
@@ -38,6 +40,8 @@ enum Command {
     },
     /// Print a trace as a waterfall in the terminal.
     Trace(cli::trace::TraceArgs),
+    /// Send synthetic traces to an OTLP endpoint and report throughput and latency.
+    Gen(r#gen::GenArgs),
 }
 
 #[derive(Subcommand)]
@@ -61,5 +65,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Trace(args) => cli::trace::run(args),
+        Command::Gen(args) => r#gen::run(args),
     }
 }

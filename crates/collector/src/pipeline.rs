@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clew_model::TenantId;
-use clew_model::otlp::batch_from_proto;
 use clew_model::otlp::proto::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use clew_model::otlp::{Decoded, batch_from_proto};
 
 use crate::{CollectorMetrics, Limits, Outcome, Protocol, SinkError, SpanSink};
 
@@ -108,6 +108,28 @@ pub(crate) fn tenant_from_header(value: Option<&[u8]>) -> Result<TenantId, Refus
     TenantId::new(s).map_err(|e| Refusal::InvalidTenant(e.to_string()))
 }
 
+/// What became of one request's spans once the sink took them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Accepted {
+    pub(crate) received: u64,
+    pub(crate) accepted: u64,
+    pub(crate) rejected: u64,
+    pub(crate) first_rejection: Option<String>,
+}
+
+impl Accepted {
+    /// The partial-success message, when some spans were rejected.
+    pub(crate) fn partial_message(&self) -> Option<String> {
+        (self.rejected > 0).then(|| {
+            let reason = self.first_rejection.as_deref().unwrap_or("invalid span");
+            format!(
+                "rejected {} of {} spans; first reason: {reason}",
+                self.rejected, self.received
+            )
+        })
+    }
+}
+
 /// What every receiver shares: the sink, the limits and the counters.
 #[derive(Clone)]
 pub(crate) struct Pipeline {
@@ -133,8 +155,8 @@ impl Pipeline {
         &self.metrics
     }
 
-    /// Validates and converts one decoded request and writes it to the sink; resolves once
-    /// the sink has made the spans durable. Counts and logs the outcome.
+    /// Validates and converts one decoded OTLP request and writes it to the sink; resolves
+    /// once the sink has made the spans durable. Counts and logs the outcome.
     pub(crate) async fn export(
         &self,
         protocol: Protocol,
@@ -142,21 +164,59 @@ impl Pipeline {
         request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse, Refusal> {
         let received = count_spans(&request);
-        if received > self.limits.max_spans_per_request as u64 {
-            let refusal = Refusal::TooManySpans {
-                spans: received,
-                limit: self.limits.max_spans_per_request,
-            };
-            self.metrics.add_spans(protocol, received, 0, received);
-            return Err(self.refuse(protocol, Some(&tenant), refusal));
-        }
+        self.check_span_count(protocol, &tenant, received)?;
+        let accepted = self
+            .write(
+                protocol,
+                tenant,
+                received,
+                batch_from_proto(request.resource_spans),
+            )
+            .await?;
+        Ok(ExportTraceServiceResponse {
+            partial_success: accepted.partial_message().map(|error_message| {
+                ExportTracePartialSuccess {
+                    rejected_spans: i64::try_from(accepted.rejected).unwrap_or(i64::MAX),
+                    error_message,
+                }
+            }),
+        })
+    }
 
-        let decoded = batch_from_proto(request.resource_spans);
+    /// Refuses a request that carries more spans than the limit (counted as refused).
+    /// Receivers call it as soon as they know the count, before converting anything.
+    pub(crate) fn check_span_count(
+        &self,
+        protocol: Protocol,
+        tenant: &TenantId,
+        received: u64,
+    ) -> Result<(), Refusal> {
+        if received <= self.limits.max_spans_per_request as u64 {
+            return Ok(());
+        }
+        let refusal = Refusal::TooManySpans {
+            spans: received,
+            limit: self.limits.max_spans_per_request,
+        };
+        self.metrics.add_spans(protocol, received, 0, received);
+        Err(self.refuse(protocol, Some(tenant), refusal))
+    }
+
+    /// The protocol-independent step: writes the converted spans of one request (of
+    /// `received` spans, some perhaps already rejected by the conversion) to the sink and
+    /// counts the outcome. Every receiver ends here once it has a [`Decoded`] batch.
+    pub(crate) async fn write(
+        &self,
+        protocol: Protocol,
+        tenant: TenantId,
+        received: u64,
+        decoded: Decoded,
+    ) -> Result<Accepted, Refusal> {
         let accepted = decoded.batch.span_count() as u64;
         let rejected = decoded.rejected_spans;
 
         // An empty request (or one whose every span was rejected) has nothing to make
-        // durable; OTLP says to answer it with success.
+        // durable; OTLP says to answer it with success, and the others agree.
         if accepted > 0
             && let Err(e) = self.sink.write(tenant.clone(), decoded.batch).await
         {
@@ -166,32 +226,26 @@ impl Pipeline {
 
         self.metrics
             .add_spans(protocol, received, accepted, rejected);
+        let result = Accepted {
+            received,
+            accepted,
+            rejected,
+            first_rejection: decoded.first_rejection,
+        };
         if rejected == 0 {
             self.metrics.add_request(protocol, Outcome::Ok);
-            return Ok(ExportTraceServiceResponse {
-                partial_success: None,
-            });
+        } else {
+            self.metrics.add_request(protocol, Outcome::Partial);
+            tracing::debug!(
+                protocol = protocol.as_str(),
+                tenant = %tenant,
+                rejected,
+                accepted,
+                error_message = result.partial_message().unwrap_or_default(),
+                "partial success"
+            );
         }
-        self.metrics.add_request(protocol, Outcome::Partial);
-        let reason = decoded
-            .first_rejection
-            .unwrap_or_else(|| "invalid span".to_owned());
-        let error_message =
-            format!("rejected {rejected} of {received} spans; first reason: {reason}");
-        tracing::debug!(
-            protocol = protocol.as_str(),
-            tenant = %tenant,
-            rejected,
-            accepted,
-            %error_message,
-            "partial success"
-        );
-        Ok(ExportTraceServiceResponse {
-            partial_success: Some(ExportTracePartialSuccess {
-                rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
-                error_message,
-            }),
-        })
+        Ok(result)
     }
 
     /// Counts and logs a refused request, then hands the refusal back for the answer.
