@@ -125,3 +125,20 @@ def test_config_default_prints_commented_defaults():
     out = subprocess.run([CLEW_BIN, "config", "default"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
     assert 'durability = "fsync"' in out.stdout and out.stdout.lstrip().startswith("#")
+
+
+def test_span_limits_truncate_and_count(clew_factory):
+    clew = clew_factory(extra_args=["--set", "receivers.limits.max_attributes=2", "--set", "receivers.limits.max_attribute_value_bytes=8"]).start()
+    body, tid, sids = json_trace("limits-svc", spans=1)
+    span = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["attributes"] = [{"key": "long", "value": {"stringValue": "abcdefghijklmnop"}}] + [
+        {"key": f"k{i}", "value": {"intValue": i}} for i in range(5)
+    ]
+    assert requests.post(otlp_url(clew), json=body).status_code == 200
+    v3 = clew.get(f"/api/v3/traces/{tid}").json()
+    got = v3["result"]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    attrs = {a["key"]: a["value"] for a in got["attributes"]}
+    assert attrs == {"long": {"stringValue": "abcdefgh"}, "k0": {"intValue": "0"}}
+    assert got["droppedAttributesCount"] == 4
+    metrics = requests.get(clew.url("admin") + "/metrics").text
+    assert 'clew_receiver_span_limits_applied_total{protocol="otlp-http-json",limit="attributes_dropped"} 4' in metrics

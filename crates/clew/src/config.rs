@@ -47,7 +47,20 @@ pub struct StorageConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiversConfig {
+    pub limits: LimitsConfig,
     pub otlp: OtlpConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_request_bytes: usize,
+    pub max_spans_per_request: usize,
+    pub max_attributes: usize,
+    pub max_attribute_value_bytes: usize,
+    pub max_events: usize,
+    pub max_links: usize,
+    pub max_name_bytes: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,8 +68,6 @@ pub struct ReceiversConfig {
 pub struct OtlpConfig {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
-    pub max_request_bytes: usize,
-    pub max_spans_per_request: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,7 +210,7 @@ mod tests {
         let env = vec![
             ("CLEW_DATA_DIR".to_owned(), "/from-env".to_owned()),
             (
-                "CLEW_RECEIVERS_OTLP_MAX_SPANS_PER_REQUEST".to_owned(),
+                "CLEW_RECEIVERS_LIMITS_MAX_SPANS_PER_REQUEST".to_owned(),
                 "7".to_owned(),
             ),
             ("CLEW_UNRELATED".to_owned(), "x".to_owned()),
@@ -209,7 +220,7 @@ mod tests {
         let c = load(Some(&path), env, &sets).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from-env"));
         assert_eq!(c.storage.durability, Durability::Relaxed);
-        assert_eq!(c.receivers.otlp.max_spans_per_request, 7);
+        assert_eq!(c.receivers.limits.max_spans_per_request, 7);
         assert_eq!(c.query.listen.port(), 0);
     }
 

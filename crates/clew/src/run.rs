@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use clew_collector::{
-    CollectorMetrics, Limits, OtlpGrpcReceiver, OtlpHttpReceiver, Receiver, SinkError, SpanSink,
+    CollectorMetrics, Limits, OtlpGrpcReceiver, OtlpHttpReceiver, Receiver, SinkError, SpanLimits,
+    SpanSink,
 };
 use clew_model::{TenantId, TraceBatch};
 use clew_query::Querier;
@@ -118,9 +119,17 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
     );
 
     let sink: Arc<dyn SpanSink> = Arc::new(StoreSink(Arc::clone(&store)));
+    let l = &config.receivers.limits;
     let limits = Limits {
-        max_request_bytes: otlp.max_request_bytes,
-        max_spans_per_request: otlp.max_spans_per_request,
+        max_request_bytes: l.max_request_bytes,
+        max_spans_per_request: l.max_spans_per_request,
+        span: SpanLimits {
+            max_attributes: l.max_attributes,
+            max_attribute_value_bytes: l.max_attribute_value_bytes,
+            max_events: l.max_events,
+            max_links: l.max_links,
+            max_name_bytes: l.max_name_bytes,
+        },
     };
     let receivers: Vec<Box<dyn Receiver>> = vec![
         Box::new(OtlpGrpcReceiver::new(

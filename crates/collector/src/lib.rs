@@ -14,6 +14,7 @@
 mod limits;
 mod metrics;
 mod pipeline;
+pub mod processors;
 mod receiver;
 pub mod receivers;
 mod rpc_status;
@@ -22,7 +23,7 @@ mod sink;
 #[cfg(test)]
 mod test_support;
 
-pub use limits::Limits;
+pub use limits::{Limits, SpanLimits};
 pub use metrics::{CollectorMetrics, Outcome, Protocol};
 pub use receiver::{Receiver, ReceiverError};
 pub use receivers::otlp_grpc::OtlpGrpcReceiver;

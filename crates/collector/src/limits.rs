@@ -1,5 +1,7 @@
 //! Per-request limits every receiver enforces before a batch reaches the sink.
 
+pub use crate::processors::span_limits::SpanLimits;
+
 /// Bounds on one export request, so a misconfigured or malicious client cannot exhaust
 /// memory or hand the sink an unbounded batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +14,9 @@ pub struct Limits {
     /// Most spans in one request; more is refused as invalid (HTTP 400, gRPC
     /// `INVALID_ARGUMENT`) so the client does not retry it unchanged. Default 100 000.
     pub max_spans_per_request: usize,
+    /// Per-span limits (attributes, value length, events, links, names), applied to every
+    /// accepted span: past them data is dropped or truncated and counted, not refused.
+    pub span: SpanLimits,
 }
 
 impl Limits {
@@ -24,6 +29,7 @@ impl Default for Limits {
         Self {
             max_request_bytes: Self::DEFAULT_MAX_REQUEST_BYTES,
             max_spans_per_request: Self::DEFAULT_MAX_SPANS_PER_REQUEST,
+            span: SpanLimits::default(),
         }
     }
 }

@@ -101,6 +101,14 @@ struct ProtocolLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LimitLabels {
+    protocol: Protocol,
+    /// What a per-span limit cut: attributes_dropped, values_truncated, events_dropped,
+    /// links_dropped, names_truncated.
+    limit: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
     protocol: Protocol,
     outcome: Outcome,
@@ -114,6 +122,7 @@ pub struct CollectorMetrics {
     spans_accepted: Family<ProtocolLabels, Counter>,
     spans_refused: Family<ProtocolLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
+    limits_applied: Family<LimitLabels, Counter>,
 }
 
 impl CollectorMetrics {
@@ -140,7 +149,39 @@ impl CollectorMetrics {
             "Export requests answered, by outcome",
             metrics.requests.clone(),
         );
+        registry.register(
+            "clew_receiver_span_limits_applied",
+            "Attributes, events and links dropped and values and names truncated by per-span limits",
+            metrics.limits_applied.clone(),
+        );
         metrics
+    }
+
+    /// How often a per-span limit cut something (see [`crate::SpanLimits`]).
+    pub fn limits_applied(&self, protocol: Protocol, limit: &'static str) -> u64 {
+        self.limits_applied
+            .get_or_create(&LimitLabels { protocol, limit })
+            .get()
+    }
+
+    pub(crate) fn add_limits_applied(
+        &self,
+        protocol: Protocol,
+        applied: &crate::processors::span_limits::Applied,
+    ) {
+        for (limit, n) in [
+            ("attributes_dropped", applied.attributes_dropped),
+            ("values_truncated", applied.values_truncated),
+            ("events_dropped", applied.events_dropped),
+            ("links_dropped", applied.links_dropped),
+            ("names_truncated", applied.names_truncated),
+        ] {
+            if n > 0 {
+                self.limits_applied
+                    .get_or_create(&LimitLabels { protocol, limit })
+                    .inc_by(n);
+            }
+        }
     }
 
     pub fn spans_received(&self, protocol: Protocol) -> u64 {

@@ -210,8 +210,12 @@ impl Pipeline {
         protocol: Protocol,
         tenant: TenantId,
         received: u64,
-        decoded: Decoded,
+        mut decoded: Decoded,
     ) -> Result<Accepted, Refusal> {
+        let applied = self.limits.span.apply(&mut decoded.batch);
+        if !applied.is_empty() {
+            self.metrics.add_limits_applied(protocol, &applied);
+        }
         let accepted = decoded.batch.span_count() as u64;
         let rejected = decoded.rejected_spans;
 
