@@ -106,9 +106,8 @@ impl SpanLimits {
     fn value(&self, v: &mut AnyValue, applied: &mut Applied) {
         match v {
             AnyValue::String(s) => {
-                if truncate_str(s, self.max_attribute_value_bytes) {
-                    applied.values_truncated += 1;
-                }
+                applied.values_truncated +=
+                    u64::from(truncate_str(s, self.max_attribute_value_bytes));
             }
             AnyValue::Bytes(b) if b.len() > self.max_attribute_value_bytes => {
                 b.truncate(self.max_attribute_value_bytes);
