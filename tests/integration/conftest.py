@@ -26,6 +26,22 @@ def wait_until(predicate, timeout=20.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+# Every listener Clew opens, all moved to ephemeral loopback ports for tests.
+LISTEN_KEYS = (
+    "receivers.otlp.grpc_listen",
+    "receivers.otlp.http_listen",
+    "receivers.jaeger.grpc_listen",
+    "receivers.jaeger.http_listen",
+    "receivers.jaeger.udp_compact_listen",
+    "receivers.jaeger.udp_binary_listen",
+    "receivers.zipkin.listen",
+    "sampling.http_listen",
+    "sampling.grpc_listen",
+    "query.listen",
+    "admin.listen",
+)
+
+
 class Clew:
     """One clew all-in-one process with its own data dir; restartable on the same dir."""
 
@@ -41,7 +57,7 @@ class Clew:
         if ready.exists():
             ready.unlink()
         args = [CLEW_BIN, "all-in-one", "--ready-file", str(ready)]
-        for key in ("receivers.otlp.grpc_listen", "receivers.otlp.http_listen", "query.listen", "admin.listen"):
+        for key in LISTEN_KEYS:
             args += ["--set", f"{key}=127.0.0.1:0"]
         args += ["--set", f"data_dir={self.data_dir}"] + self.extra_args
         self.log = open(self.log_path, "ab")

@@ -19,8 +19,32 @@ pub struct Config {
     pub log: LogConfig,
     pub storage: StorageConfig,
     pub receivers: ReceiversConfig,
+    pub sampling: SamplingConfig,
     pub query: ListenConfig,
     pub admin: ListenConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    pub http_listen: SocketAddr,
+    pub grpc_listen: SocketAddr,
+    /// Empty means no file.
+    pub strategies_file: PathBuf,
+    pub default_sampling_probability: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JaegerConfig {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub udp_compact_listen: SocketAddr,
+    pub udp_binary_listen: SocketAddr,
+    pub udp_queue_packets: usize,
+    pub udp_workers: usize,
+    pub udp_socket_buffer_bytes: usize,
+    pub udp_tenant: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +73,8 @@ pub struct StorageConfig {
 pub struct ReceiversConfig {
     pub limits: LimitsConfig,
     pub otlp: OtlpConfig,
+    pub jaeger: JaegerConfig,
+    pub zipkin: ListenConfig,
 }
 
 #[derive(Debug, Deserialize)]

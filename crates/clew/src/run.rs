@@ -9,15 +9,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use clew_collector::sampling::{
+    SamplingGrpcServer, SamplingHttpServer, SamplingMetrics, StrategyProvider, StrategyStore,
+    StrategyStoreOptions,
+};
 use clew_collector::{
-    CollectorMetrics, Limits, OtlpGrpcReceiver, OtlpHttpReceiver, Receiver, SinkError, SpanLimits,
-    SpanSink,
+    CollectorMetrics, JaegerGrpcReceiver, JaegerUdpReceiver, Limits, OtlpGrpcReceiver,
+    OtlpHttpReceiver, Receiver, SinkError, SpanLimits, SpanSink, UdpConfig, UdpFormat,
+    ZipkinReceiver, jaeger_thrift_http_router,
 };
 use clew_model::{TenantId, TraceBatch};
 use clew_query::Querier;
 use clew_server::Readiness;
 use clew_store::{AppendError, Store, StoreConfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -72,6 +77,20 @@ async fn bind(
     Ok(listener)
 }
 
+async fn bind_udp(
+    what: &str,
+    addr: SocketAddr,
+    bound: &mut BTreeMap<String, String>,
+) -> anyhow::Result<UdpSocket> {
+    let socket = UdpSocket::bind(addr)
+        .await
+        .with_context(|| format!("binding {what} on udp {addr}"))?;
+    let local = socket.local_addr()?;
+    tracing::info!(%local, "{what} listening (udp)");
+    bound.insert(what.to_owned(), local.to_string());
+    Ok(socket)
+}
+
 async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let store_config = StoreConfig {
@@ -88,12 +107,31 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
     let collector_metrics = CollectorMetrics::register(&mut registry);
+    let sampling_metrics = SamplingMetrics::register(&mut registry);
     let registry = Arc::new(registry);
+    let strategies: Arc<dyn StrategyProvider> = Arc::new(
+        StrategyStore::load(&StrategyStoreOptions {
+            strategies_file: (!config.sampling.strategies_file.as_os_str().is_empty())
+                .then(|| config.sampling.strategies_file.clone()),
+            default_sampling_probability: config.sampling.default_sampling_probability,
+        })
+        .context("loading sampling strategies")?,
+    );
 
     let mut bound = BTreeMap::new();
     let otlp = &config.receivers.otlp;
     let grpc_listener = bind("otlp_grpc", otlp.grpc_listen, &mut bound).await?;
     let http_listener = bind("otlp_http", otlp.http_listen, &mut bound).await?;
+    let jaeger = &config.receivers.jaeger;
+    let jaeger_grpc_listener = bind("jaeger_grpc", jaeger.grpc_listen, &mut bound).await?;
+    let jaeger_http_listener = bind("jaeger_http", jaeger.http_listen, &mut bound).await?;
+    let udp_compact = bind_udp("jaeger_udp_compact", jaeger.udp_compact_listen, &mut bound).await?;
+    let udp_binary = bind_udp("jaeger_udp_binary", jaeger.udp_binary_listen, &mut bound).await?;
+    let zipkin_listener = bind("zipkin", config.receivers.zipkin.listen, &mut bound).await?;
+    let sampling_http_listener =
+        bind("sampling_http", config.sampling.http_listen, &mut bound).await?;
+    let sampling_grpc_listener =
+        bind("sampling_grpc", config.sampling.grpc_listen, &mut bound).await?;
     let query_listener = bind("query", config.query.listen, &mut bound).await?;
     let admin_listener = bind("admin", config.admin.listen, &mut bound).await?;
 
@@ -131,18 +169,77 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
             max_name_bytes: l.max_name_bytes,
         },
     };
+    let udp_config = UdpConfig {
+        queue_packets: jaeger.udp_queue_packets,
+        workers: jaeger.udp_workers,
+        socket_buffer_bytes: jaeger.udp_socket_buffer_bytes,
+        tenant: TenantId::new(&jaeger.udp_tenant).context("receivers.jaeger.udp_tenant")?,
+        ..UdpConfig::default()
+    };
+    let m = &collector_metrics;
     let receivers: Vec<Box<dyn Receiver>> = vec![
         Box::new(OtlpGrpcReceiver::new(
             grpc_listener,
             Arc::clone(&sink),
             limits,
-            collector_metrics.clone(),
+            m.clone(),
         )),
         Box::new(OtlpHttpReceiver::new(
             http_listener,
             Arc::clone(&sink),
             limits,
-            collector_metrics,
+            m.clone(),
+        )),
+        Box::new(JaegerGrpcReceiver::new(
+            jaeger_grpc_listener,
+            Arc::clone(&sink),
+            limits,
+            m.clone(),
+        )),
+        // Jaeger's collector port serves Thrift ingest and remote sampling side by side.
+        Box::new(
+            SamplingHttpServer::new(
+                jaeger_http_listener,
+                Arc::clone(&strategies),
+                sampling_metrics.clone(),
+            )
+            .merge(jaeger_thrift_http_router(
+                Arc::clone(&sink),
+                limits,
+                m.clone(),
+            )),
+        ),
+        Box::new(JaegerUdpReceiver::new(
+            udp_compact,
+            UdpFormat::Compact,
+            Arc::clone(&sink),
+            limits,
+            m.clone(),
+            udp_config.clone(),
+        )),
+        Box::new(JaegerUdpReceiver::new(
+            udp_binary,
+            UdpFormat::Binary,
+            Arc::clone(&sink),
+            limits,
+            m.clone(),
+            udp_config,
+        )),
+        Box::new(ZipkinReceiver::new(
+            zipkin_listener,
+            Arc::clone(&sink),
+            limits,
+            m.clone(),
+        )),
+        Box::new(SamplingHttpServer::new(
+            sampling_http_listener,
+            Arc::clone(&strategies),
+            sampling_metrics.clone(),
+        )),
+        Box::new(SamplingGrpcServer::new(
+            sampling_grpc_listener,
+            strategies,
+            sampling_metrics,
         )),
     ];
     let mut receiver_tasks = Vec::new();

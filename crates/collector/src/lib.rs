@@ -15,19 +15,26 @@ mod limits;
 mod metrics;
 mod pipeline;
 pub mod processors;
+pub mod proto;
 mod receiver;
 pub mod receivers;
 mod rpc_status;
+pub mod sampling;
 mod sink;
 
 #[cfg(test)]
 mod test_support;
 
 pub use limits::{Limits, SpanLimits};
-pub use metrics::{CollectorMetrics, Outcome, Protocol};
+pub use metrics::{CollectorMetrics, Outcome, Protocol, UdpOutcome};
 pub use receiver::{Receiver, ReceiverError};
+pub use receivers::jaeger::{
+    JaegerGrpcReceiver, JaegerThriftHttpReceiver, JaegerUdpReceiver, UdpConfig, UdpFormat,
+    router as jaeger_thrift_http_router,
+};
 pub use receivers::otlp_grpc::OtlpGrpcReceiver;
 pub use receivers::otlp_http::{OtlpHttpReceiver, router as otlp_http_router};
+pub use receivers::zipkin::{ZipkinReceiver, router as zipkin_router};
 pub use sink::{SinkError, SpanSink};
 /// The shutdown signal every [`Receiver::run`] takes.
 pub use tokio_util::sync::CancellationToken;

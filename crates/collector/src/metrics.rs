@@ -20,6 +20,21 @@ pub enum Protocol {
     /// `otlp-http`: an HTTP request whose encoding could not be told (unsupported
     /// `Content-Type`, unknown path, wrong method), so it is counted rather than lost.
     OtlpHttpUnknown,
+    /// `jaeger-grpc`: `jaeger.api_v2.CollectorService/PostSpans`.
+    JaegerGrpc,
+    /// `jaeger-thrift-http`: `POST /api/traces` with a Thrift binary `Batch`.
+    JaegerThriftHttp,
+    /// `jaeger-udp-compact`: agent `emitBatch` in compact Thrift (port 6831).
+    JaegerUdpCompact,
+    /// `jaeger-udp-binary`: agent `emitBatch` in binary Thrift (port 6832).
+    JaegerUdpBinary,
+    /// `zipkin-json`: `POST /api/v2/spans` with a Zipkin v2 JSON list.
+    ZipkinJson,
+    /// `zipkin-proto`: `POST /api/v2/spans` with a proto3 `ListOfSpans`.
+    ZipkinProto,
+    /// `zipkin`: a Zipkin request whose encoding could not be told (unsupported
+    /// `Content-Type`, unknown path, wrong method).
+    ZipkinUnknown,
 }
 
 impl Protocol {
@@ -29,6 +44,13 @@ impl Protocol {
             Protocol::OtlpHttpProtobuf => "otlp-http-protobuf",
             Protocol::OtlpHttpJson => "otlp-http-json",
             Protocol::OtlpHttpUnknown => "otlp-http",
+            Protocol::JaegerGrpc => "jaeger-grpc",
+            Protocol::JaegerThriftHttp => "jaeger-thrift-http",
+            Protocol::JaegerUdpCompact => "jaeger-udp-compact",
+            Protocol::JaegerUdpBinary => "jaeger-udp-binary",
+            Protocol::ZipkinJson => "zipkin-json",
+            Protocol::ZipkinProto => "zipkin-proto",
+            Protocol::ZipkinUnknown => "zipkin",
         }
     }
 }
@@ -81,6 +103,53 @@ impl Outcome {
     }
 }
 
+/// What became of UDP packets and their spans (the `outcome` label of `clew_udp_packets_total`
+/// and `clew_udp_spans_total`). UDP cannot push back, so every loss has its own outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UdpOutcome {
+    /// Read from the socket (packets), or decoded from packets (spans).
+    Received,
+    /// Packets decoded into a batch.
+    Decoded,
+    /// Spans made durable by the sink.
+    Accepted,
+    /// Spans rejected as invalid (such as zero ids).
+    Rejected,
+    /// Packets dropped because the decode queue was full.
+    QueueFull,
+    /// Packets that did not decode as an `emitBatch` message.
+    Malformed,
+    /// Packets (and their spans) dropped because the sink refused them until the retry
+    /// time ran out, or the batch broke a limit.
+    Dropped,
+}
+
+impl UdpOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UdpOutcome::Received => "received",
+            UdpOutcome::Decoded => "decoded",
+            UdpOutcome::Accepted => "accepted",
+            UdpOutcome::Rejected => "rejected",
+            UdpOutcome::QueueFull => "queue_full",
+            UdpOutcome::Malformed => "malformed",
+            UdpOutcome::Dropped => "dropped",
+        }
+    }
+}
+
+impl EncodeLabelValue for UdpOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct UdpLabels {
+    protocol: Protocol,
+    outcome: UdpOutcome,
+}
+
 // Hand-written rather than derived: the derive would print the Rust variant names, and the
 // label values are part of the metrics' public shape.
 impl EncodeLabelValue for Protocol {
@@ -123,6 +192,8 @@ pub struct CollectorMetrics {
     spans_refused: Family<ProtocolLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     limits_applied: Family<LimitLabels, Counter>,
+    udp_packets: Family<UdpLabels, Counter>,
+    udp_spans: Family<UdpLabels, Counter>,
 }
 
 impl CollectorMetrics {
@@ -154,7 +225,43 @@ impl CollectorMetrics {
             "Attributes, events and links dropped and values and names truncated by per-span limits",
             metrics.limits_applied.clone(),
         );
+        registry.register(
+            "clew_udp_packets",
+            "Jaeger agent UDP packets received, decoded and dropped, by outcome",
+            metrics.udp_packets.clone(),
+        );
+        registry.register(
+            "clew_udp_spans",
+            "Spans from Jaeger agent UDP packets received, accepted, rejected and dropped",
+            metrics.udp_spans.clone(),
+        );
         metrics
+    }
+
+    pub fn udp_packets(&self, protocol: Protocol, outcome: UdpOutcome) -> u64 {
+        self.udp_packets
+            .get_or_create(&UdpLabels { protocol, outcome })
+            .get()
+    }
+
+    pub fn udp_spans(&self, protocol: Protocol, outcome: UdpOutcome) -> u64 {
+        self.udp_spans
+            .get_or_create(&UdpLabels { protocol, outcome })
+            .get()
+    }
+
+    pub(crate) fn add_udp_packets(&self, protocol: Protocol, outcome: UdpOutcome, n: u64) {
+        self.udp_packets
+            .get_or_create(&UdpLabels { protocol, outcome })
+            .inc_by(n);
+    }
+
+    pub(crate) fn add_udp_spans(&self, protocol: Protocol, outcome: UdpOutcome, n: u64) {
+        if n > 0 {
+            self.udp_spans
+                .get_or_create(&UdpLabels { protocol, outcome })
+                .inc_by(n);
+        }
     }
 
     /// How often a per-span limit cut something (see [`crate::SpanLimits`]).

@@ -2,7 +2,8 @@
 //!
 //! Owns: identifiers ([`TraceId`], [`SpanId`], [`TenantId`]), time units ([`UnixNanos`],
 //! [`DurationNanos`]), spans with typed attributes, events, links, status, resource and
-//! scope, and the explicit, versioned conversions to and from OTLP ([`otlp`]).
+//! scope, and the explicit, versioned conversions to and from OTLP ([`otlp`]) and Zipkin v2
+//! ([`zipkin`]).
 //!
 //! Must not touch: I/O, storage layout, network servers or query languages. The model
 //! derives no serialization of its own: every wire or disk shape is a named conversion
@@ -12,6 +13,7 @@ mod ids;
 pub mod otlp;
 mod span;
 mod time;
+pub mod zipkin;
 
 pub use ids::{IdError, SpanId, TenantId, TraceId};
 pub use span::{

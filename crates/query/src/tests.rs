@@ -207,3 +207,39 @@ async fn skewed_child_is_shifted_into_its_parent_with_a_warning() {
     );
     assert_eq!(trace.spans[0].span.span_id, SpanId::from_u64(1));
 }
+
+#[tokio::test]
+async fn a_server_half_reusing_the_client_span_id_is_split_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = querier(dir.path()).await;
+    let t = TenantId::default();
+    let mut client = span(4, 2, Some(1), "call", 10, 50);
+    client.kind = SpanKind::Client;
+    let server = span(4, 2, Some(1), "handle", 15, 30);
+    q.store
+        .append(
+            &t,
+            batch("web", vec![span(4, 1, None, "GET /", 0, 100), client]),
+        )
+        .await
+        .unwrap();
+    q.store
+        .append(&t, batch("api", vec![server]))
+        .await
+        .unwrap();
+    let trace = q.trace(&t, TraceId([4; 16])).await.unwrap().unwrap();
+    assert_eq!(trace.spans.len(), 3);
+    let handle = trace
+        .spans
+        .iter()
+        .find(|s| s.span.name == "handle")
+        .unwrap();
+    assert_ne!(handle.span.span_id, SpanId::from_u64(2));
+    assert_eq!(handle.span.parent_span_id, Some(SpanId::from_u64(2)));
+    assert_eq!(
+        handle.span.span_id,
+        clew_model::zipkin::shared_span_id(SpanId::from_u64(2)),
+        "the same id ingest gives spans marked shared"
+    );
+    assert!(trace.warnings.is_empty(), "{:?}", trace.warnings);
+}

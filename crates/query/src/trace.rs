@@ -1,8 +1,12 @@
 //! An assembled trace: its spans in a stable order, plus the facts every view needs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use clew_model::{DurationNanos, SpanRecord, StatusCode, TraceBatch, TraceId, UnixNanos};
+use clew_model::zipkin::{SHARED_SPAN_ID, shared_span_id};
+use clew_model::{
+    AnyValue, DurationNanos, KeyValue, SpanId, SpanKind, SpanRecord, StatusCode, TraceBatch,
+    TraceId, UnixNanos,
+};
 
 use crate::skew;
 
@@ -14,6 +18,39 @@ pub struct Trace {
     pub spans: Vec<SpanRecord>,
     /// What the assembly noticed and changed, e.g. clock-skew shifts and missing parents.
     pub warnings: Vec<String>,
+}
+
+/// Zipkin-instrumented services may report the server half of an RPC under the client's
+/// span id without marking it `shared` (which ingest already splits). Left as is, two spans
+/// would share an id and the tree would be ambiguous; as Jaeger's span-id deduper does, the
+/// server half gets the derived id ingest uses for shared spans and the client half as its
+/// parent, so both stay distinct and the tree stays true.
+fn split_shared_span_ids(spans: &mut [SpanRecord]) {
+    let mut kinds: HashMap<SpanId, (bool, bool)> = HashMap::new();
+    for s in spans.iter() {
+        let entry = kinds.entry(s.span.span_id).or_default();
+        if s.span.kind == SpanKind::Server {
+            entry.0 = true;
+        } else {
+            entry.1 = true;
+        }
+    }
+    let taken: HashSet<SpanId> = kinds.keys().copied().collect();
+    for s in spans.iter_mut() {
+        let id = s.span.span_id;
+        if s.span.kind != SpanKind::Server || kinds.get(&id) != Some(&(true, true)) {
+            continue;
+        }
+        let derived = shared_span_id(id);
+        if taken.contains(&derived) {
+            continue;
+        }
+        s.span.span_id = derived;
+        s.span.parent_span_id = Some(id);
+        s.span
+            .attributes
+            .push(KeyValue::new(SHARED_SPAN_ID, AnyValue::String(id.to_hex())));
+    }
 }
 
 impl Trace {
@@ -28,6 +65,7 @@ impl Trace {
             ))
         });
         spans.dedup_by(|a, b| a.span.span_id == b.span.span_id && a.span.start == b.span.start);
+        split_shared_span_ids(&mut spans);
         let mut warnings = skew::adjust(&mut spans);
         let ids: HashSet<_> = spans.iter().map(|s| s.span.span_id).collect();
         for s in &spans {

@@ -5,7 +5,8 @@
 //! every module's header and in `docs/api-shapes.md`):
 //! - [`query_router`] (port 16686): Jaeger v1 (`/api/services`, `/api/operations`,
 //!   `/api/traces`), Jaeger api_v3 (`/api/v3/…`) and Tempo (`/api/echo`,
-//!   `/api/v2/traces/{id}`, protobuf `/api/traces/{id}`). The tenant is the
+//!   `/api/v2/traces/{id}`, protobuf `/api/traces/{id}`) and Zipkin v2 (`/api/v2/services`,
+//!   `/spans`, `/remoteServices`, `/traces`, `/trace/{id}`, `/dependencies`). The tenant is the
 //!   `X-Scope-OrgID` header (default `single-tenant`; an invalid one is a 400).
 //! - [`admin_router`] (port 14269): `/metrics`, `/healthz`, `/readyz` with [`Readiness`].
 //!
@@ -22,6 +23,7 @@ mod jaeger_v3;
 mod otlp_json;
 mod params;
 mod tempo;
+mod zipkin;
 
 #[cfg(test)]
 mod tests;
@@ -60,6 +62,18 @@ pub fn query_router(querier: Querier) -> Router {
         // Tempo's API whole under a prefix (Tempo's `http_api_prefix`), where
         // `/api/traces/{id}` is Tempo's alone and answers its `batches` JSON too.
         .nest("/tempo", tempo_router())
+        // Zipkin v2 (`/api/v2/traces/{id}` above is Tempo's; Zipkin's is `/api/v2/trace/{id}`)
+        .route("/api/v2/services", get(zipkin::services))
+        .route("/api/v2/spans", get(zipkin::span_names))
+        .route("/api/v2/remoteServices", get(zipkin::remote_services))
+        .route("/api/v2/traces", get(zipkin::traces))
+        .route("/api/v2/trace/{trace_id}", get(zipkin::trace))
+        .route("/api/v2/dependencies", get(zipkin::dependencies))
+        .route("/api/v2/autocompleteKeys", get(zipkin::autocomplete_empty))
+        .route(
+            "/api/v2/autocompleteValues",
+            get(zipkin::autocomplete_empty),
+        )
         .with_state(querier)
 }
 

@@ -42,7 +42,7 @@ def main():
         root.update_binary_annotations({"http.path": "/home", "error": "boom"})
         root.add_annotation("cache.miss")
         with zipkin_span(service_name="zk-web", span_name="call api", kind=Kind.CLIENT) as client:
-            client.add_remote_endpoint(port=8080, service_name="zk-api", host="10.1.2.3")
+            client.add_sa_binary_annotation(port=8080, service_name="zk-api", host="10.1.2.3")
             attrs = client.zipkin_attrs
             # The callee continues the caller's span id: py-zipkin marks its half shared.
             with zipkin_span(
