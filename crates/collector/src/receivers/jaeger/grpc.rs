@@ -21,6 +21,7 @@ use crate::proto::jaeger::api_v2::collector_service_server::{
     CollectorService, CollectorServiceServer,
 };
 use crate::proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
+use crate::receivers::grpc_count::{CountLayer, mark_reached};
 use crate::{CollectorMetrics, Limits, Protocol, Receiver, ReceiverError, SpanSink};
 
 const NAME: &str = "jaeger-grpc";
@@ -54,6 +55,7 @@ impl Receiver for JaegerGrpcReceiver {
 
     async fn run(self: Box<Self>, shutdown: CancellationToken) -> Result<(), ReceiverError> {
         let limits = self.pipeline.limits();
+        let count = CountLayer::new(self.pipeline.metrics().clone(), PROTOCOL);
         let service = CollectorServiceServer::new(PostSpansService {
             pipeline: self.pipeline,
         })
@@ -66,6 +68,8 @@ impl Receiver for JaegerGrpcReceiver {
             tracing::info!(%addr, "Jaeger gRPC receiver listening");
         }
         Server::builder()
+            // Counts the requests tonic refuses before `post_spans` runs.
+            .layer(count)
             .add_service(service)
             // Stops accepting at once, then waits for in-flight requests (and so for the
             // sink's durability) before returning.
@@ -88,6 +92,7 @@ impl CollectorService for PostSpansService {
         &self,
         request: tonic::Request<PostSpansRequest>,
     ) -> Result<tonic::Response<PostSpansResponse>, tonic::Status> {
+        mark_reached(request.extensions());
         let header = request
             .metadata()
             .get(TENANT_HEADER)

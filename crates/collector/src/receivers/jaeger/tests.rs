@@ -666,3 +666,45 @@ async fn udp_zero_id_spans_are_rejected_and_counted() {
     assert_eq!(sink.span_count(), 2);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn grpc_requests_tonic_refuses_are_counted_once() {
+    let limits = Limits {
+        max_request_bytes: 256,
+        ..Limits::default()
+    };
+    let sink = RecordingSink::ok();
+    let server = GrpcServer::start(sink.clone(), limits).await;
+    let status = server
+        .client()
+        .await
+        .post_spans(post(&batch(40)))
+        .await
+        .expect_err("oversized");
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
+        "{status:?}"
+    );
+    assert_eq!(
+        server
+            .metrics
+            .requests(Protocol::JaegerGrpc, Outcome::TooLarge),
+        1
+    );
+    // a request the handler answers is counted by the handler alone
+    server
+        .client()
+        .await
+        .post_spans(post(&batch(1)))
+        .await
+        .expect("small request accepted");
+    assert_eq!(
+        server.metrics.requests(Protocol::JaegerGrpc, Outcome::Ok),
+        1
+    );
+    assert_eq!(sink.span_count(), 1);
+    server.stop().await;
+}

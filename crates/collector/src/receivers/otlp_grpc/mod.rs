@@ -4,9 +4,8 @@
 //! once decompressed); the shared pipeline step does the rest. Refusals map to the codes OTLP
 //! clients act on: `RESOURCE_EXHAUSTED`/`UNAVAILABLE` with `RetryInfo` (retry later),
 //! `INVALID_ARGUMENT` and `INTERNAL` (do not retry). Requests tonic refuses before our handler
-//! runs (undecodable or oversized messages, unknown methods) are counted by [`count`].
+//! runs (undecodable or oversized messages, unknown methods) are counted by [`super::grpc_count`].
 
-mod count;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +25,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::pipeline::{Pipeline, TENANT_HEADER, tenant_from_header};
+use crate::receivers::grpc_count::{CountLayer, mark_reached};
 use crate::{CollectorMetrics, Limits, Protocol, Receiver, ReceiverError, SpanSink};
 
 const NAME: &str = "otlp-grpc";
@@ -71,7 +71,7 @@ impl Receiver for OtlpGrpcReceiver {
             tracing::info!(%addr, "OTLP/gRPC receiver listening");
         }
         Server::builder()
-            .layer(count::CountLayer::new(metrics))
+            .layer(CountLayer::new(metrics, Protocol::OtlpGrpc))
             .add_service(service)
             // Stops accepting at once, then waits for in-flight exports (and so for the
             // sink's durability) before returning.
@@ -94,7 +94,7 @@ impl TraceService for ExportService {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        count::mark_reached(request.extensions());
+        mark_reached(request.extensions());
         let header = request
             .metadata()
             .get(TENANT_HEADER)

@@ -18,20 +18,21 @@ use crate::{CollectorMetrics, Outcome, Protocol};
 struct Reached(Arc<AtomicBool>);
 
 /// Called first thing by the handler with the request's extensions.
-pub(super) fn mark_reached(extensions: &http::Extensions) {
+pub(crate) fn mark_reached(extensions: &http::Extensions) {
     if let Some(reached) = extensions.get::<Reached>() {
         reached.0.store(true, Ordering::Relaxed);
     }
 }
 
 #[derive(Clone)]
-pub(super) struct CountLayer {
+pub(crate) struct CountLayer {
     metrics: CollectorMetrics,
+    protocol: Protocol,
 }
 
 impl CountLayer {
-    pub(super) fn new(metrics: CollectorMetrics) -> Self {
-        Self { metrics }
+    pub(crate) fn new(metrics: CollectorMetrics, protocol: Protocol) -> Self {
+        Self { metrics, protocol }
     }
 }
 
@@ -42,14 +43,16 @@ impl<S> tower::Layer<S> for CountLayer {
         CountService {
             inner,
             metrics: self.metrics.clone(),
+            protocol: self.protocol,
         }
     }
 }
 
 #[derive(Clone)]
-pub(super) struct CountService<S> {
+pub(crate) struct CountService<S> {
     inner: S,
     metrics: CollectorMetrics,
+    protocol: Protocol,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for CountService<S>
@@ -70,6 +73,7 @@ where
         request.extensions_mut().insert(reached.clone());
         let response = self.inner.call(request);
         let metrics = self.metrics.clone();
+        let protocol = self.protocol;
         Box::pin(async move {
             let response = response.await?;
             // For unary calls the response head exists only once the handler has returned,
@@ -77,9 +81,9 @@ where
             if !reached.0.load(Ordering::Relaxed)
                 && let Some((outcome, message)) = refused_by_tonic(&response)
             {
-                metrics.add_request(Protocol::OtlpGrpc, outcome);
+                metrics.add_request(protocol, outcome);
                 tracing::debug!(
-                    protocol = Protocol::OtlpGrpc.as_str(),
+                    protocol = protocol.as_str(),
                     outcome = outcome.as_str(),
                     error = message,
                     "export refused"
