@@ -40,7 +40,7 @@ enum Command {
     },
     /// Print a trace as a waterfall in the terminal.
     Trace(cli::trace::TraceArgs),
-    /// Send synthetic traces to an OTLP endpoint and report throughput and latency.
+    /// Send synthetic traces over OTLP, Jaeger or Zipkin and report throughput and latency.
     Gen(r#gen::GenArgs),
 }
 

@@ -1,8 +1,12 @@
-//! `clew gen`: a load generator that sends synthetic traces to an OTLP endpoint (Clew's own
-//! receivers or any other) and reports what was acknowledged and how fast.
+//! `clew gen`: a load generator that sends synthetic traces over OTLP, Jaeger (gRPC, Thrift
+//! over HTTP, agent UDP) or Zipkin v2 (JSON, proto) to Clew's receivers or any other, and
+//! reports what was acknowledged and how fast. UDP has no acknowledgement: with `--admin` the
+//! report says what the server's `/metrics` counted arriving, accepted and lost.
 
+mod jaeger;
 mod report;
 mod send;
+mod server_metrics;
 mod topology;
 
 use std::sync::Arc;
@@ -12,13 +16,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use clew_model::UnixNanos;
-use clew_model::otlp::batch_to_proto;
-use clew_model::otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use report::Stats;
 use send::Sender;
+use server_metrics::Admin;
 use topology::{Generator, Shape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -27,6 +30,18 @@ pub enum Protocol {
     OtlpGrpc,
     /// OTLP over HTTP with binary protobuf (port 4318, path /v1/traces).
     OtlpHttp,
+    /// Jaeger gRPC `CollectorService/PostSpans` (port 14250).
+    JaegerGrpc,
+    /// Jaeger Thrift binary `Batch` over HTTP (port 14268, path /api/traces).
+    JaegerThriftHttp,
+    /// Jaeger agent `emitBatch` over UDP, compact Thrift (port 6831); no acknowledgement.
+    JaegerUdpCompact,
+    /// Jaeger agent `emitBatch` over UDP, binary Thrift (port 6832); no acknowledgement.
+    JaegerUdpBinary,
+    /// Zipkin v2 JSON (port 9411, path /api/v2/spans).
+    ZipkinJson,
+    /// Zipkin v2 proto3 `ListOfSpans` (port 9411, path /api/v2/spans).
+    ZipkinProto,
 }
 
 impl Protocol {
@@ -34,7 +49,48 @@ impl Protocol {
         match self {
             Protocol::OtlpGrpc => "otlp-grpc",
             Protocol::OtlpHttp => "otlp-http",
+            Protocol::JaegerGrpc => "jaeger-grpc",
+            Protocol::JaegerThriftHttp => "jaeger-thrift-http",
+            Protocol::JaegerUdpCompact => "jaeger-udp-compact",
+            Protocol::JaegerUdpBinary => "jaeger-udp-binary",
+            Protocol::ZipkinJson => "zipkin-json",
+            Protocol::ZipkinProto => "zipkin-proto",
         }
+    }
+
+    fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::OtlpGrpc => "http://localhost:4317",
+            Protocol::OtlpHttp => "http://localhost:4318",
+            Protocol::JaegerGrpc => "http://127.0.0.1:14250",
+            Protocol::JaegerThriftHttp => "http://127.0.0.1:14268",
+            Protocol::JaegerUdpCompact => "127.0.0.1:6831",
+            Protocol::JaegerUdpBinary => "127.0.0.1:6832",
+            Protocol::ZipkinJson | Protocol::ZipkinProto => "http://127.0.0.1:9411",
+        }
+    }
+
+    /// The `protocol` label the server counts these spans under on `/metrics`.
+    fn metrics_label(self) -> &'static str {
+        match self {
+            Protocol::OtlpHttp => "otlp-http-protobuf",
+            other => other.name(),
+        }
+    }
+
+    fn is_udp(self) -> bool {
+        matches!(self, Protocol::JaegerUdpCompact | Protocol::JaegerUdpBinary)
+    }
+
+    /// Jaeger clients report for one process: each request carries one service's spans.
+    fn one_service_per_request(self) -> bool {
+        matches!(
+            self,
+            Protocol::JaegerGrpc
+                | Protocol::JaegerThriftHttp
+                | Protocol::JaegerUdpCompact
+                | Protocol::JaegerUdpBinary
+        )
     }
 }
 
@@ -43,7 +99,9 @@ pub struct GenArgs {
     /// Wire protocol.
     #[arg(long, value_enum, default_value = "otlp-grpc")]
     pub protocol: Protocol,
-    /// Base URL of the receiver [default: http://localhost:4317 for gRPC, http://localhost:4318 for HTTP].
+    /// Where to send: a base URL (http://host:port; the protocol's path is added unless one
+    /// is given), or host:port for UDP [default: the protocol's conventional port on
+    /// localhost: 4317, 4318, 14250, 14268, 6831, 6832, 9411].
     #[arg(long)]
     pub endpoint: Option<String>,
     /// Target spans per second; 0 sends as fast as acknowledgements allow.
@@ -58,10 +116,12 @@ pub struct GenArgs {
     /// Spans in each trace.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub spans_per_trace: u64,
-    /// Spans in each export request.
+    /// Spans in each export request. Jaeger protocols send one service's spans per request,
+    /// as a Jaeger client reports for its own process; over UDP a request is cut into
+    /// packets of at most 65,000 bytes.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: u64,
-    /// Export requests in flight at once.
+    /// Export requests (UDP: batches of packets) in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     pub concurrency: u64,
     /// Distinct services (resources) spans are spread over.
@@ -73,6 +133,11 @@ pub struct GenArgs {
     /// Tenant, sent as X-Scope-OrgID (none: the server's default tenant).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// The server's admin URL (e.g. http://localhost:14269): its /metrics is read before and
+    /// after the run to report what the server counted; for UDP, the only way to learn how
+    /// many spans arrived.
+    #[arg(long)]
+    pub admin: Option<String>,
 }
 
 /// Accepts a number with an optional unit: ms, s (the default), m or h.
@@ -102,21 +167,33 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     let report = rt.block_on(drive(&args))?;
     print!("{report}");
-    if report.stats.acknowledged == 0 {
+    if args.protocol.is_udp() {
+        if report.stats.packets == 0 {
+            bail!("no UDP packet was sent");
+        }
+        if report.server.is_some_and(|c| c.udp_spans_accepted == 0) {
+            bail!("the server accepted no span");
+        }
+    } else if report.stats.acknowledged == 0 {
         bail!("no span was acknowledged");
     }
     Ok(())
 }
 
 async fn drive(args: &GenArgs) -> anyhow::Result<report::Report> {
-    let endpoint = args.endpoint.clone().unwrap_or_else(|| {
-        match args.protocol {
-            Protocol::OtlpGrpc => "http://localhost:4317",
-            Protocol::OtlpHttp => "http://localhost:4318",
-        }
-        .to_owned()
-    });
+    let endpoint = args
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| args.protocol.default_endpoint().to_owned());
     let sender = Sender::connect(args.protocol, &endpoint, args.tenant.as_deref()).await?;
+    let admin = args
+        .admin
+        .as_deref()
+        .map(|url| Admin::new(url, args.protocol.metrics_label()));
+    let server_before = match &admin {
+        Some(a) => Some(a.read().await.context("reading the server's metrics")?),
+        None => None,
+    };
     let duration = match (args.duration, args.spans) {
         (None, None) => Some(Duration::from_secs(10)),
         (d, _) => d,
@@ -177,14 +254,16 @@ async fn drive(args: &GenArgs) -> anyhow::Result<report::Report> {
         while in_flight.len() >= concurrency {
             reap(&mut in_flight, &mut stats).await?;
         }
-        let batch = generator.batch(usize::try_from(n).unwrap_or(usize::MAX), UnixNanos::now());
-        let request = ExportTraceServiceRequest {
-            resource_spans: batch_to_proto(&batch),
+        let size = usize::try_from(n).unwrap_or(usize::MAX);
+        let batch = if args.protocol.one_service_per_request() {
+            generator.service_batch(size, UnixNanos::now())
+        } else {
+            generator.batch(size, UnixNanos::now())
         };
         let sender = sender.clone();
         in_flight.spawn(async move {
             let t0 = Instant::now();
-            let answer = sender.send(request, n).await;
+            let answer = sender.send(batch, n).await;
             (n, answer, t0.elapsed())
         });
         generated += n;
@@ -192,7 +271,23 @@ async fn drive(args: &GenArgs) -> anyhow::Result<report::Report> {
     while !in_flight.is_empty() {
         reap(&mut in_flight, &mut stats).await?;
     }
-    Ok(stats.report(start.elapsed()))
+    let elapsed = start.elapsed();
+    let server = match (&admin, server_before) {
+        (Some(a), Some(before)) => {
+            // Acknowledged spans are counted before the answer; UDP packets may still be
+            // queued in the socket or the server: wait until they are dealt with.
+            let after = if args.protocol.is_udp() {
+                a.read_settled(Duration::from_secs(1), Duration::from_secs(30))
+                    .await
+            } else {
+                a.read().await
+            }
+            .context("reading the server's metrics")?;
+            Some(after.since(&before))
+        }
+        _ => None,
+    };
+    Ok(stats.report(elapsed, args.protocol.is_udp(), server))
 }
 
 type Sent = (u64, send::Answer, Duration);

@@ -142,6 +142,8 @@ pub struct Generator {
     /// Spans generated but not yet handed out, with their service index: a trace may
     /// straddle two batches, as it does when a real SDK flushes.
     pending: Vec<(usize, Span)>,
+    /// The same for [`Generator::service_batch`], one queue per service.
+    pending_by_service: Vec<Vec<Span>>,
 }
 
 impl Generator {
@@ -181,6 +183,7 @@ impl Generator {
             },
             pool,
             pending: Vec::new(),
+            pending_by_service: vec![Vec::new(); services],
         }
     }
 
@@ -267,6 +270,37 @@ impl Generator {
                     }],
                 })
                 .collect(),
+        }
+    }
+
+    /// The next `n` spans of one service, as one batch with a single resource: what a
+    /// Jaeger client sends, since each client reports for its own process. The service with
+    /// the most spans waiting goes first, so every service's backlog stays under about `n`
+    /// plus one trace.
+    pub fn service_batch(&mut self, n: usize, now: UnixNanos) -> TraceBatch {
+        let n = n.max(1);
+        let svc = loop {
+            let fullest = (0..self.pending_by_service.len())
+                .max_by_key(|&i| self.pending_by_service[i].len())
+                .unwrap_or(0);
+            if self.pending_by_service[fullest].len() >= n {
+                break fullest;
+            }
+            for (svc, span) in self.trace(now) {
+                self.pending_by_service[svc].push(span);
+            }
+        };
+        let spans: Vec<Span> = self.pending_by_service[svc].drain(..n).collect();
+        TraceBatch {
+            resource_spans: vec![ResourceSpans {
+                resource: self.resources[svc].clone(),
+                schema_url: String::new(),
+                scope_spans: vec![ScopeSpans {
+                    scope: self.scope.clone(),
+                    schema_url: String::new(),
+                    spans,
+                }],
+            }],
         }
     }
 
@@ -424,6 +458,34 @@ mod tests {
         }
         let expected: HashSet<String> = g.service_names().into_iter().collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn service_batches_hold_one_service_and_lose_no_span() {
+        let mut g = generator(5, 10);
+        let mut ids = HashSet::new();
+        let mut services = HashSet::new();
+        let mut handed_out = 0;
+        for size in [1, 100, 7, 500, 500, 500, 33] {
+            let batch = g.service_batch(size, NOW);
+            assert_eq!(batch.resource_spans.len(), 1);
+            assert_eq!(batch.span_count(), size);
+            services.insert(batch.resource_spans[0].resource.service_name().to_owned());
+            for s in batch
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans[0].spans)
+            {
+                assert!(ids.insert(s.span_id), "a span handed out twice");
+            }
+            handed_out += size;
+            // Backlogs stay bounded by the batch size plus one trace.
+            assert!(g.pending_by_service.iter().all(|q| q.len() < 500 + 10));
+        }
+        // Generated spans are either handed out or still waiting, whole traces at a time.
+        let waiting: usize = g.pending_by_service.iter().map(Vec::len).sum();
+        assert_eq!((handed_out + waiting) % 10, 0);
+        assert!(services.len() > 1, "{services:?}");
     }
 
     #[test]
