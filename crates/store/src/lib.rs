@@ -14,8 +14,12 @@
 //! is in a WAL record that was fsynced (unless [`Durability::Relaxed`]) and is visible to
 //! every read. See [`wal`] for the format and for how the head is cut for block flushes.
 
+pub mod block;
 mod error;
 mod filter;
+// The WAL fuzz target's and its regression test's check (see `fuzzing.rs`); not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 mod metrics;
 mod store;

@@ -1,0 +1,888 @@
+//! Reading a block: [`BlockReader`] keeps the bloom filter, the Parquet footer (with page
+//! index) and per-row-group statistics in memory, and reads only the row groups, pages and
+//! columns a lookup or search needs.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, Float64Array, Int64Array,
+    ListArray, RecordBatch, StringArray, StructArray, UInt8Array, UInt32Array, UInt64Array,
+};
+use arrow_schema::ArrowError;
+use clew_model::{
+    AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanId, SpanKind, SpanRecord, Status,
+    StatusCode, TraceId, UnixNanos,
+};
+use futures::StreamExt as _;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt as _};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
+};
+use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use parquet::file::metadata::PageIndexPolicy;
+use prost::Message as _;
+
+use super::bloom::Bloom;
+use super::meta::BlockMeta;
+use super::schema::{self as s, HOT, HotType};
+use super::source::ObjectSource;
+use super::{BLOOM_FILE, BlockError, DATA_FILE, block_path};
+use crate::filter::SpanFilter;
+
+/// Rows decoded per Arrow batch while reading.
+const BATCH_ROWS: usize = 4_096;
+
+/// Min/max statistics of one row group, `None` where the file has none.
+#[derive(Debug, Default)]
+struct GroupStats {
+    trace_min: Option<TraceId>,
+    trace_max: Option<TraceId>,
+    start: (Option<u64>, Option<u64>),
+    duration: (Option<u64>, Option<u64>),
+    service: (Option<String>, Option<String>),
+    name: (Option<String>, Option<String>),
+}
+
+impl GroupStats {
+    fn trace_lo(&self) -> TraceId {
+        self.trace_min.unwrap_or(TraceId([0; 16]))
+    }
+
+    fn trace_hi(&self) -> TraceId {
+        self.trace_max.unwrap_or(TraceId([0xff; 16]))
+    }
+
+    /// False when no span of the group can meet `f`'s column conditions.
+    fn admits(&self, f: &SpanFilter) -> bool {
+        let in_u64 = |(lo, hi): (Option<u64>, Option<u64>), min: Option<u64>, max: Option<u64>| {
+            min.is_none_or(|m| hi.is_none_or(|hi| hi >= m))
+                && max.is_none_or(|m| lo.is_none_or(|lo| lo <= m))
+        };
+        let in_str = |(lo, hi): &(Option<String>, Option<String>), v: Option<&str>| {
+            v.is_none_or(|v| {
+                lo.as_deref().is_none_or(|lo| lo <= v) && hi.as_deref().is_none_or(|hi| v <= hi)
+            })
+        };
+        in_u64(
+            self.start,
+            f.start_min.map(|t| t.0),
+            f.start_max.map(|t| t.0),
+        ) && in_u64(
+            self.duration,
+            f.min_duration.map(|d| d.0),
+            f.max_duration.map(|d| d.0),
+        ) && in_str(&self.service, f.service.as_deref())
+            && in_str(&self.name, f.operation.as_deref())
+    }
+}
+
+/// An open block. Cheap to share (`Arc` it); every read is independent.
+pub struct BlockReader {
+    store: Arc<dyn ObjectStore>,
+    meta: BlockMeta,
+    data_path: Path,
+    bloom: Bloom,
+    metadata: ArrowReaderMetadata,
+    groups: Vec<GroupStats>,
+    /// Whether row groups' trace-id ranges ascend, so that lookups can binary-search.
+    groups_sorted: bool,
+}
+
+impl std::fmt::Debug for BlockReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockReader")
+            .field("meta", &self.meta)
+            .field("row_groups", &self.groups.len())
+            .finish()
+    }
+}
+
+impl BlockReader {
+    /// Reads the bloom filter and the Parquet footer with its page index, and checks that
+    /// the file has this format's schema. Any damage shows here or in a later read as a
+    /// [`BlockError`], never as a panic.
+    pub async fn open(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<Self, BlockError> {
+        let bloom_path = block_path(&meta.tenant, &meta.id, BLOOM_FILE);
+        let bloom_bytes = store
+            .get(&bloom_path)
+            .await
+            .map_err(|e| BlockError::store("read", &bloom_path, e))?
+            .bytes()
+            .await
+            .map_err(|e| BlockError::store("read", &bloom_path, e))?;
+        let bloom = Bloom::decode(&bloom_bytes)
+            .map_err(|e| BlockError::corrupt(&bloom_path, format!("bloom filter: {e}")))?;
+
+        let data_path = block_path(&meta.tenant, &meta.id, DATA_FILE);
+        let mut reader = ObjectSource::new(Arc::clone(&store), data_path.clone(), meta.data_bytes);
+        let options = ArrowReaderOptions::new()
+            .with_page_index_policy(PageIndexPolicy::Optional)
+            .with_schema(s::schema());
+        let path = data_path.clone();
+        let (metadata, groups) = guarded(&data_path, async move {
+            let metadata = ArrowReaderMetadata::load_async(&mut reader, options)
+                .await
+                .map_err(|e| BlockError::parquet(&path, e))?;
+            let groups = group_stats(&metadata).map_err(|e| BlockError::parquet(&path, e))?;
+            Ok((metadata, groups))
+        })
+        .await?;
+        let groups_sorted = groups
+            .windows(2)
+            .all(|w| w[0].trace_lo() <= w[1].trace_lo() && w[0].trace_hi() <= w[1].trace_hi());
+        Ok(Self {
+            store,
+            meta,
+            data_path,
+            bloom,
+            metadata,
+            groups,
+            groups_sorted,
+        })
+    }
+
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// False means the block certainly holds no span of trace `id`.
+    pub fn may_contain(&self, id: TraceId) -> bool {
+        self.bloom.may_contain(&id)
+    }
+
+    /// Row groups whose trace-id range holds `id`.
+    fn groups_for(&self, id: TraceId) -> Vec<usize> {
+        let holds = |g: &GroupStats| g.trace_lo() <= id && id <= g.trace_hi();
+        if self.groups_sorted {
+            let first = self.groups.partition_point(|g| g.trace_hi() < id);
+            (first..self.groups.len())
+                .take_while(|i| self.groups[*i].trace_lo() <= id)
+                .filter(|i| holds(&self.groups[*i]))
+                .collect()
+        } else {
+            (0..self.groups.len())
+                .filter(|i| holds(&self.groups[*i]))
+                .collect()
+        }
+    }
+
+    fn stream_builder(&self) -> ParquetRecordBatchStreamBuilder<ObjectSource> {
+        let reader = ObjectSource::new(
+            Arc::clone(&self.store),
+            self.data_path.clone(),
+            self.meta.data_bytes,
+        );
+        ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.metadata.clone())
+            .with_batch_size(BATCH_ROWS)
+    }
+
+    fn mask(&self, columns: &[&str]) -> ProjectionMask {
+        ProjectionMask::roots(
+            self.metadata.parquet_schema(),
+            columns.iter().filter_map(|c| s::root_index(c)),
+        )
+    }
+
+    /// Every span of trace `id` in this block, sorted by (start, span id).
+    ///
+    /// Bloom filter, then the row groups whose trace-id statistics admit the id (binary
+    /// search), then within them a row filter on `trace_id`, so that the other columns are
+    /// read only for the pages holding the trace (page index).
+    pub async fn trace(&self, id: TraceId) -> Result<Vec<SpanRecord>, BlockError> {
+        if !self.may_contain(id) {
+            return Ok(Vec::new());
+        }
+        let groups = self.groups_for(id);
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let predicate =
+            ArrowPredicateFn::new(self.mask(&[s::TRACE_ID]), move |batch: RecordBatch| {
+                let ids = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<FixedSizeBinaryArray>()
+                    .ok_or_else(|| ArrowError::SchemaError("trace_id is not binary(16)".into()))?;
+                Ok((0..ids.len())
+                    .map(|i| Some(ids.value(i) == id.as_bytes()))
+                    .collect::<BooleanArray>())
+            });
+        let builder = self
+            .stream_builder()
+            .with_row_groups(groups)
+            .with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+        let path = self.data_path.clone();
+        guarded(&self.data_path, async move {
+            let mut stream = builder.build().map_err(|e| BlockError::parquet(&path, e))?;
+            let mut out = Vec::new();
+            let mut shared = Shared::default();
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| BlockError::parquet(&path, e))?;
+                let cols = Cols::new(&batch).map_err(|e| BlockError::corrupt(&path, e))?;
+                for row in 0..batch.num_rows() {
+                    let rec = cols
+                        .record(row, &mut shared)
+                        .map_err(|e| BlockError::corrupt(&path, e))?;
+                    // The row filter already selected these; checking again costs nothing
+                    // and keeps a misbehaving filter from leaking other traces.
+                    if rec.span.trace_id == id {
+                        out.push(rec);
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every span of the block in file order (trace id, start, span id): for compaction
+    /// and tools. Holds the whole block in memory.
+    pub async fn all_spans(&self) -> Result<Vec<SpanRecord>, BlockError> {
+        let builder = self.stream_builder();
+        let path = self.data_path.clone();
+        guarded(&self.data_path, async move {
+            let mut stream = builder.build().map_err(|e| BlockError::parquet(&path, e))?;
+            let mut out = Vec::new();
+            let mut shared = Shared::default();
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| BlockError::parquet(&path, e))?;
+                let cols = Cols::new(&batch).map_err(|e| BlockError::corrupt(&path, e))?;
+                for row in 0..batch.num_rows() {
+                    let rec = cols
+                        .record(row, &mut shared)
+                        .map_err(|e| BlockError::corrupt(&path, e))?;
+                    out.push(rec);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Traces with at least one span that meets `filter`, as (trace id, earliest span start
+    /// of the trace in this block), newest first (ties by id, descending), at most `limit`:
+    /// the same answer as the head's search over these spans.
+    ///
+    /// Blocks are pruned by meta (time, services, operations), row groups by statistics
+    /// (start, duration, service, name). Without attribute conditions only the needed
+    /// columns are read and compared directly; with them, rows of the remaining groups are
+    /// decoded and checked with [`SpanFilter::matches`].
+    pub async fn find_trace_ids(
+        &self,
+        filter: &SpanFilter,
+        limit: usize,
+    ) -> Result<Vec<(TraceId, UnixNanos)>, BlockError> {
+        if limit == 0 || !self.meta_admits(filter) {
+            return Ok(Vec::new());
+        }
+        let candidates: Vec<usize> = (0..self.groups.len())
+            .filter(|g| self.groups[*g].admits(filter))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A trace's start is its first row. When a candidate group begins inside a trace
+        // that began in earlier groups, read those too (only for the start).
+        let mut groups = BTreeSet::new();
+        for &g in &candidates {
+            groups.insert(g);
+            let lo = self.groups[g].trace_lo();
+            let mut j = g;
+            while j > 0 && self.groups[j - 1].trace_hi() >= lo {
+                j -= 1;
+                groups.insert(j);
+            }
+        }
+        let by_columns = filter.attributes.is_empty();
+        let mut builder = self
+            .stream_builder()
+            .with_row_groups(groups.into_iter().collect());
+        if by_columns {
+            builder = builder.with_projection(self.mask(&[
+                s::TRACE_ID,
+                s::START,
+                s::DURATION,
+                s::SERVICE_NAME,
+                s::NAME,
+                s::KIND,
+                s::STATUS_CODE,
+            ]));
+        }
+        let path = self.data_path.clone();
+        let filter = filter.clone();
+        guarded(&self.data_path, async move {
+            let mut stream = builder.build().map_err(|e| BlockError::parquet(&path, e))?;
+            let mut first_start: HashMap<TraceId, UnixNanos> = HashMap::new();
+            let mut matched: HashSet<TraceId> = HashSet::new();
+            let mut shared = Shared::default();
+            let corrupt = |e: String| BlockError::corrupt(&path, e);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| BlockError::parquet(&path, e))?;
+                if by_columns {
+                    let cols = FindCols::new(&batch).map_err(corrupt)?;
+                    for row in 0..batch.num_rows() {
+                        let id = trace_id_at(cols.trace_id, row).map_err(corrupt)?;
+                        let start = UnixNanos(cols.start.value(row));
+                        first_start.entry(id).or_insert(start);
+                        if cols.matches(&filter, row) {
+                            matched.insert(id);
+                        }
+                    }
+                } else {
+                    let cols = Cols::new(&batch).map_err(corrupt)?;
+                    for row in 0..batch.num_rows() {
+                        let rec = cols.record(row, &mut shared).map_err(corrupt)?;
+                        let id = rec.span.trace_id;
+                        first_start.entry(id).or_insert(rec.span.start);
+                        if filter.matches(&rec) {
+                            matched.insert(id);
+                        }
+                    }
+                }
+            }
+            let mut out: Vec<(UnixNanos, TraceId)> = matched
+                .into_iter()
+                .filter_map(|id| first_start.get(&id).map(|start| (*start, id)))
+                .collect();
+            out.sort_unstable_by(|a, b| b.cmp(a));
+            out.truncate(limit);
+            Ok(out.into_iter().map(|(start, id)| (id, start)).collect())
+        })
+        .await
+    }
+
+    /// False when the meta proves that no span of the block meets `f`.
+    fn meta_admits(&self, f: &SpanFilter) -> bool {
+        let m = &self.meta;
+        let time_ok = f.start_min.is_none_or(|t| t <= m.start_max)
+            && f.start_max.is_none_or(|t| t >= m.start_min);
+        let op_ok = match (&f.service, &f.operation) {
+            (Some(svc), Some(op)) => m
+                .operations
+                .iter()
+                .any(|(s, n, k)| s == svc && n == op && f.kind.is_none_or(|fk| fk == *k)),
+            (Some(svc), None) => m.services.iter().any(|s| s == svc),
+            (None, Some(op)) => m.operations.iter().any(|(_, n, _)| n == op),
+            (None, None) => true,
+        };
+        time_ok && op_ok
+    }
+}
+
+/// Runs Parquet decoding in its own task. `parquet` can still panic on some damaged
+/// files (e.g. arithmetic overflow in a corrupt delta-encoded page); in a task, such a
+/// panic becomes a [`BlockError::Corrupt`] for that block (and is logged by the panic hook)
+/// instead of taking the caller down. This relies on `panic = "unwind"`, Rust's default.
+async fn guarded<T: Send + 'static>(
+    path: &Path,
+    work: impl Future<Output = Result<T, BlockError>> + Send + 'static,
+) -> Result<T, BlockError> {
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(BlockError::corrupt(path, "parquet decoder panicked")),
+        Err(e) => Err(BlockError::Task(e.to_string())),
+    }
+}
+
+fn group_stats(
+    metadata: &ArrowReaderMetadata,
+) -> Result<Vec<GroupStats>, parquet::errors::ParquetError> {
+    let arrow = metadata.schema();
+    let parquet = metadata.parquet_schema();
+    let groups = metadata.metadata().row_groups();
+    let mut out: Vec<GroupStats> = groups.iter().map(|_| GroupStats::default()).collect();
+    let minmax = |column: &str| -> Result<(ArrayRef, ArrayRef), parquet::errors::ParquetError> {
+        let conv = StatisticsConverter::try_new(column, arrow, parquet)?;
+        Ok((
+            conv.row_group_mins(groups.iter())?,
+            conv.row_group_maxes(groups.iter())?,
+        ))
+    };
+    let (mins, maxes) = minmax(s::TRACE_ID)?;
+    if let (Some(mins), Some(maxes)) = (
+        mins.as_any().downcast_ref::<FixedSizeBinaryArray>(),
+        maxes.as_any().downcast_ref::<FixedSizeBinaryArray>(),
+    ) {
+        for (i, g) in out.iter_mut().enumerate() {
+            g.trace_min = opt_trace_id(mins, i);
+            g.trace_max = opt_trace_id(maxes, i);
+        }
+    }
+    for (column, set) in [
+        (
+            s::START,
+            (|g, v| g.start = v) as fn(&mut GroupStats, (Option<u64>, Option<u64>)),
+        ),
+        (s::DURATION, |g, v| g.duration = v),
+    ] {
+        let (mins, maxes) = minmax(column)?;
+        if let (Some(mins), Some(maxes)) = (
+            mins.as_any().downcast_ref::<UInt64Array>(),
+            maxes.as_any().downcast_ref::<UInt64Array>(),
+        ) {
+            for (i, g) in out.iter_mut().enumerate() {
+                set(g, (opt_u64(mins, i), opt_u64(maxes, i)));
+            }
+        }
+    }
+    for (column, set) in [
+        (
+            s::SERVICE_NAME,
+            (|g, v| g.service = v) as fn(&mut GroupStats, (Option<String>, Option<String>)),
+        ),
+        (s::NAME, |g, v| g.name = v),
+    ] {
+        let (mins, maxes) = minmax(column)?;
+        if let (Some(mins), Some(maxes)) = (
+            mins.as_any().downcast_ref::<StringArray>(),
+            maxes.as_any().downcast_ref::<StringArray>(),
+        ) {
+            for (i, g) in out.iter_mut().enumerate() {
+                set(g, (opt_str(mins, i), opt_str(maxes, i)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn opt_trace_id(a: &FixedSizeBinaryArray, i: usize) -> Option<TraceId> {
+    (i < a.len() && a.is_valid(i))
+        .then(|| TraceId::from_slice(a.value(i)).ok())
+        .flatten()
+}
+
+fn opt_u64(a: &UInt64Array, i: usize) -> Option<u64> {
+    (i < a.len() && a.is_valid(i)).then(|| a.value(i))
+}
+
+fn opt_str(a: &StringArray, i: usize) -> Option<String> {
+    (i < a.len() && a.is_valid(i)).then(|| a.value(i).to_owned())
+}
+
+fn trace_id_at(a: &FixedSizeBinaryArray, row: usize) -> Result<TraceId, String> {
+    TraceId::from_slice(a.value(row)).map_err(|e| e.to_string())
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
+    batch
+        .column_by_name(name)
+        .and_then(|a| a.as_any().downcast_ref::<T>())
+        .ok_or_else(|| format!("column {name} is missing or of the wrong type"))
+}
+
+fn child<'a, T: 'static>(array: &'a StructArray, name: &str) -> Result<&'a T, String> {
+    array
+        .column_by_name(name)
+        .and_then(|a| a.as_any().downcast_ref::<T>())
+        .ok_or_else(|| format!("field {name} is missing or of the wrong type"))
+}
+
+/// The bounds of row `row`'s list, checked against the values' length.
+fn list_range(
+    list: &ListArray,
+    row: usize,
+    values_len: usize,
+) -> Result<std::ops::Range<usize>, String> {
+    let offsets = list.value_offsets();
+    let (Some(start), Some(end)) = (offsets.get(row), offsets.get(row + 1)) else {
+        return Err(format!("list offsets end before row {row}"));
+    };
+    let (start, end) = (
+        usize::try_from(*start).map_err(|_| "negative list offset")?,
+        usize::try_from(*end).map_err(|_| "negative list offset")?,
+    );
+    if start > end || end > values_len {
+        return Err(format!(
+            "list offsets {start}..{end} out of bounds ({values_len})"
+        ));
+    }
+    Ok(start..end)
+}
+
+fn struct_values(list: &ListArray) -> Result<&StructArray, String> {
+    list.values()
+        .as_any()
+        .downcast_ref::<StructArray>()
+        .ok_or_else(|| "list items are not structs".to_owned())
+}
+
+/// The columns [`BlockReader::find_trace_ids`] reads when the filter has no attributes.
+struct FindCols<'a> {
+    trace_id: &'a FixedSizeBinaryArray,
+    start: &'a UInt64Array,
+    duration: &'a UInt64Array,
+    service: &'a StringArray,
+    name: &'a StringArray,
+    kind: &'a UInt8Array,
+    status: &'a UInt8Array,
+}
+
+impl<'a> FindCols<'a> {
+    fn new(batch: &'a RecordBatch) -> Result<Self, String> {
+        Ok(Self {
+            trace_id: column(batch, s::TRACE_ID)?,
+            start: column(batch, s::START)?,
+            duration: column(batch, s::DURATION)?,
+            service: column(batch, s::SERVICE_NAME)?,
+            name: column(batch, s::NAME)?,
+            kind: column(batch, s::KIND)?,
+            status: column(batch, s::STATUS_CODE)?,
+        })
+    }
+
+    /// [`SpanFilter::matches`] without attribute conditions, on columns.
+    fn matches(&self, f: &SpanFilter, row: usize) -> bool {
+        let start = self.start.value(row);
+        let duration = self.duration.value(row);
+        f.service
+            .as_deref()
+            .is_none_or(|s| self.service.value(row) == s)
+            && f.operation
+                .as_deref()
+                .is_none_or(|o| self.name.value(row) == o)
+            && f.kind
+                .is_none_or(|k| i32::from(self.kind.value(row)) == k.as_i32())
+            && f.status
+                .is_none_or(|s| i32::from(self.status.value(row)) == s.as_i32())
+            && f.min_duration.is_none_or(|d| duration >= d.0)
+            && f.max_duration.is_none_or(|d| duration <= d.0)
+            && f.start_min.is_none_or(|t| start >= t.0)
+            && f.start_max.is_none_or(|t| start <= t.0)
+    }
+}
+
+/// A `list<kv>` column.
+struct KvCols<'a> {
+    list: &'a ListArray,
+    key: &'a StringArray,
+    ty: &'a UInt8Array,
+    str: &'a StringArray,
+    int: &'a Int64Array,
+    double: &'a Float64Array,
+    boolean: &'a BooleanArray,
+    bytes: &'a BinaryArray,
+}
+
+impl<'a> KvCols<'a> {
+    fn new(list: &'a ListArray) -> Result<Self, String> {
+        let values = struct_values(list)?;
+        Ok(Self {
+            list,
+            key: child(values, "key")?,
+            ty: child(values, "type")?,
+            str: child(values, "str")?,
+            int: child(values, "int")?,
+            double: child(values, "double")?,
+            boolean: child(values, "bool")?,
+            bytes: child(values, "bytes")?,
+        })
+    }
+
+    fn from_struct(parent: &'a StructArray, name: &str) -> Result<Self, String> {
+        Self::new(child(parent, name)?)
+    }
+
+    /// Row `row`'s attributes; `column` supplies the values of [`s::TYPE_COLUMN`] entries.
+    fn row(
+        &self,
+        row: usize,
+        column: &dyn Fn(&str) -> Result<AnyValue, String>,
+    ) -> Result<Vec<KeyValue>, String> {
+        let range = list_range(self.list, row, self.ty.len())?;
+        let mut out = Vec::with_capacity(range.len());
+        for i in range {
+            let key = self.key.value(i);
+            let present = |valid: bool| {
+                if valid {
+                    Ok(())
+                } else {
+                    Err(format!("attribute {key:?} lacks its value"))
+                }
+            };
+            let value = match self.ty.value(i) {
+                s::TYPE_COLUMN => column(key)?,
+                s::TYPE_STR => {
+                    present(self.str.is_valid(i))?;
+                    AnyValue::String(self.str.value(i).to_owned())
+                }
+                s::TYPE_BOOL => {
+                    present(self.boolean.is_valid(i))?;
+                    AnyValue::Bool(self.boolean.value(i))
+                }
+                s::TYPE_INT => {
+                    present(self.int.is_valid(i))?;
+                    AnyValue::Int(self.int.value(i))
+                }
+                s::TYPE_DOUBLE => {
+                    present(self.double.is_valid(i))?;
+                    AnyValue::Double(self.double.value(i))
+                }
+                s::TYPE_BYTES => {
+                    present(self.bytes.is_valid(i))?;
+                    AnyValue::Bytes(self.bytes.value(i).to_vec())
+                }
+                s::TYPE_OTLP => {
+                    present(self.bytes.is_valid(i))?;
+                    let proto =
+                        clew_model::otlp::proto::common::v1::AnyValue::decode(self.bytes.value(i))
+                            .map_err(|e| format!("attribute {key:?}: {e}"))?;
+                    clew_model::otlp::any_value_from_proto(proto)
+                }
+                s::TYPE_EMPTY => AnyValue::Empty,
+                other => return Err(format!("attribute {key:?} has unknown type {other}")),
+            };
+            out.push(KeyValue::new(key, value));
+        }
+        Ok(out)
+    }
+}
+
+fn no_column(key: &str) -> Result<AnyValue, String> {
+    Err(format!(
+        "attribute {key:?} refers to a dedicated column that does not exist here"
+    ))
+}
+
+/// The last resource and scope decoded: consecutive spans usually share them, and sharing
+/// the `Arc` keeps a decoded trace as small as the head's.
+#[derive(Default)]
+struct Shared {
+    resource: Option<Arc<Resource>>,
+    scope: Option<Arc<Scope>>,
+}
+
+impl Shared {
+    fn resource(&mut self, r: Resource) -> Arc<Resource> {
+        match &self.resource {
+            Some(last) if **last == r => Arc::clone(last),
+            _ => {
+                let r = Arc::new(r);
+                self.resource = Some(Arc::clone(&r));
+                r
+            }
+        }
+    }
+
+    fn scope(&mut self, sc: Scope) -> Arc<Scope> {
+        match &self.scope {
+            Some(last) if **last == sc => Arc::clone(last),
+            _ => {
+                let sc = Arc::new(sc);
+                self.scope = Some(Arc::clone(&sc));
+                sc
+            }
+        }
+    }
+}
+
+/// Every column of a full-schema batch, typed.
+struct Cols<'a> {
+    trace_id: &'a FixedSizeBinaryArray,
+    start: &'a UInt64Array,
+    span_id: &'a FixedSizeBinaryArray,
+    parent: &'a FixedSizeBinaryArray,
+    duration: &'a UInt64Array,
+    end: &'a UInt64Array,
+    service: &'a StringArray,
+    name: &'a StringArray,
+    kind: &'a UInt8Array,
+    status_code: &'a UInt8Array,
+    status_message: &'a StringArray,
+    trace_state: &'a StringArray,
+    flags: &'a UInt32Array,
+    hot_str: Vec<Option<&'a StringArray>>,
+    hot_int: Vec<Option<&'a Int64Array>>,
+    attributes: KvCols<'a>,
+    dropped_attributes: &'a UInt32Array,
+    events: &'a ListArray,
+    event_values: &'a StructArray,
+    event_time: &'a UInt64Array,
+    event_name: &'a StringArray,
+    event_attributes: KvCols<'a>,
+    event_dropped: &'a UInt32Array,
+    dropped_events: &'a UInt32Array,
+    links: &'a ListArray,
+    link_trace_id: &'a FixedSizeBinaryArray,
+    link_span_id: &'a FixedSizeBinaryArray,
+    link_trace_state: &'a StringArray,
+    link_flags: &'a UInt32Array,
+    link_attributes: KvCols<'a>,
+    link_dropped: &'a UInt32Array,
+    dropped_links: &'a UInt32Array,
+    resource_attributes: KvCols<'a>,
+    resource_dropped: &'a UInt32Array,
+    scope_name: &'a StringArray,
+    scope_version: &'a StringArray,
+    scope_attributes: KvCols<'a>,
+    scope_dropped: &'a UInt32Array,
+}
+
+impl<'a> Cols<'a> {
+    fn new(batch: &'a RecordBatch) -> Result<Self, String> {
+        let mut hot_str = Vec::new();
+        let mut hot_int = Vec::new();
+        for (_, name, ty) in HOT {
+            match ty {
+                HotType::Str => {
+                    hot_str.push(Some(column::<StringArray>(batch, name)?));
+                    hot_int.push(None);
+                }
+                HotType::Int => {
+                    hot_str.push(None);
+                    hot_int.push(Some(column::<Int64Array>(batch, name)?));
+                }
+            }
+        }
+        let events: &ListArray = column(batch, s::EVENTS)?;
+        let event_values = struct_values(events)?;
+        let links: &ListArray = column(batch, s::LINKS)?;
+        let link_values = struct_values(links)?;
+        Ok(Self {
+            trace_id: column(batch, s::TRACE_ID)?,
+            start: column(batch, s::START)?,
+            span_id: column(batch, s::SPAN_ID)?,
+            parent: column(batch, s::PARENT_SPAN_ID)?,
+            duration: column(batch, s::DURATION)?,
+            end: column(batch, s::END)?,
+            service: column(batch, s::SERVICE_NAME)?,
+            name: column(batch, s::NAME)?,
+            kind: column(batch, s::KIND)?,
+            status_code: column(batch, s::STATUS_CODE)?,
+            status_message: column(batch, s::STATUS_MESSAGE)?,
+            trace_state: column(batch, s::TRACE_STATE)?,
+            flags: column(batch, s::FLAGS)?,
+            hot_str,
+            hot_int,
+            attributes: KvCols::new(column(batch, s::ATTRIBUTES)?)?,
+            dropped_attributes: column(batch, s::DROPPED_ATTRIBUTES)?,
+            events,
+            event_values,
+            event_time: child(event_values, "time_unix_nanos")?,
+            event_name: child(event_values, "name")?,
+            event_attributes: KvCols::from_struct(event_values, "attributes")?,
+            event_dropped: child(event_values, "dropped_attributes_count")?,
+            dropped_events: column(batch, s::DROPPED_EVENTS)?,
+            links,
+            link_trace_id: child(link_values, "trace_id")?,
+            link_span_id: child(link_values, "span_id")?,
+            link_trace_state: child(link_values, "trace_state")?,
+            link_flags: child(link_values, "flags")?,
+            link_attributes: KvCols::from_struct(link_values, "attributes")?,
+            link_dropped: child(link_values, "dropped_attributes_count")?,
+            dropped_links: column(batch, s::DROPPED_LINKS)?,
+            resource_attributes: KvCols::new(column(batch, s::RESOURCE_ATTRIBUTES)?)?,
+            resource_dropped: column(batch, s::RESOURCE_DROPPED)?,
+            scope_name: column(batch, s::SCOPE_NAME)?,
+            scope_version: column(batch, s::SCOPE_VERSION)?,
+            scope_attributes: KvCols::new(column(batch, s::SCOPE_ATTRIBUTES)?)?,
+            scope_dropped: column(batch, s::SCOPE_DROPPED)?,
+        })
+    }
+
+    fn hot_value(&self, row: usize, key: &str) -> Result<AnyValue, String> {
+        let Some(i) = HOT.iter().position(|(k, _, _)| *k == key) else {
+            return no_column(key);
+        };
+        if let Some(Some(a)) = self.hot_str.get(i)
+            && a.is_valid(row)
+        {
+            return Ok(AnyValue::String(a.value(row).to_owned()));
+        }
+        if let Some(Some(a)) = self.hot_int.get(i)
+            && a.is_valid(row)
+        {
+            return Ok(AnyValue::Int(a.value(row)));
+        }
+        Err(format!(
+            "attribute {key:?} refers to an empty dedicated column"
+        ))
+    }
+
+    fn record(&self, row: usize, shared: &mut Shared) -> Result<SpanRecord, String> {
+        let span_id = |a: &FixedSizeBinaryArray, i: usize| {
+            SpanId::from_slice(a.value(i)).map_err(|e| e.to_string())
+        };
+        let start = self.start.value(row);
+        let end = if self.end.is_valid(row) {
+            self.end.value(row)
+        } else {
+            start
+                .checked_add(self.duration.value(row))
+                .ok_or("start + duration overflows")?
+        };
+        let parent_span_id = if self.parent.is_valid(row) {
+            Some(span_id(self.parent, row)?)
+        } else {
+            None
+        };
+        let kind = SpanKind::from_i32(i32::from(self.kind.value(row)));
+        let attributes = self.attributes.row(row, &|key| self.hot_value(row, key))?;
+
+        let mut events = Vec::new();
+        for i in list_range(self.events, row, self.event_values.len())? {
+            events.push(Event {
+                time: UnixNanos(self.event_time.value(i)),
+                name: self.event_name.value(i).to_owned(),
+                attributes: self.event_attributes.row(i, &no_column)?,
+                dropped_attributes_count: self.event_dropped.value(i),
+            });
+        }
+        let mut links = Vec::new();
+        for i in list_range(self.links, row, self.link_flags.len())? {
+            links.push(Link {
+                trace_id: trace_id_at(self.link_trace_id, i)?,
+                span_id: span_id(self.link_span_id, i)?,
+                trace_state: self.link_trace_state.value(i).to_owned(),
+                attributes: self.link_attributes.row(i, &no_column)?,
+                dropped_attributes_count: self.link_dropped.value(i),
+                flags: self.link_flags.value(i),
+            });
+        }
+        let service = self.service.value(row);
+        let resource = Resource {
+            attributes: self.resource_attributes.row(row, &|key| {
+                if key == s::SERVICE_NAME_KEY {
+                    Ok(AnyValue::String(service.to_owned()))
+                } else {
+                    no_column(key)
+                }
+            })?,
+            dropped_attributes_count: self.resource_dropped.value(row),
+        };
+        let scope = Scope {
+            name: self.scope_name.value(row).to_owned(),
+            version: self.scope_version.value(row).to_owned(),
+            attributes: self.scope_attributes.row(row, &no_column)?,
+            dropped_attributes_count: self.scope_dropped.value(row),
+        };
+        Ok(SpanRecord {
+            resource: shared.resource(resource),
+            scope: shared.scope(scope),
+            span: Span {
+                trace_id: trace_id_at(self.trace_id, row)?,
+                span_id: span_id(self.span_id, row)?,
+                parent_span_id,
+                trace_state: self.trace_state.value(row).to_owned(),
+                flags: self.flags.value(row),
+                name: self.name.value(row).to_owned(),
+                kind,
+                start: UnixNanos(start),
+                end: UnixNanos(end),
+                attributes,
+                dropped_attributes_count: self.dropped_attributes.value(row),
+                events,
+                dropped_events_count: self.dropped_events.value(row),
+                links,
+                dropped_links_count: self.dropped_links.value(row),
+                status: Status {
+                    code: StatusCode::from_i32(i32::from(self.status_code.value(row))),
+                    message: self.status_message.value(row).to_owned(),
+                },
+            },
+        })
+    }
+}

@@ -1,0 +1,885 @@
+//! Block tests: exact round trips through every read path (proptest), meta, listing and
+//! deletion, damaged files, the local file system, and the size benchmark (`#[ignore]`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use clew_model::{
+    AnyValue, DurationNanos, Event, KeyValue, Link, Resource, Scope, Span, SpanId, SpanKind,
+    SpanRecord, Status, StatusCode, TenantId, TraceId, UnixNanos,
+};
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt as _};
+use proptest::prelude::*;
+
+use super::write::sort_and_dedup;
+use super::*;
+use crate::filter::SpanFilter;
+
+fn tenant() -> TenantId {
+    TenantId::new("t1").unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+// ---- strategies ----
+
+fn arb_leaf() -> impl Strategy<Value = AnyValue> {
+    prop_oneof![
+        "[a-c]{0,3}".prop_map(AnyValue::String),
+        any::<bool>().prop_map(AnyValue::Bool),
+        any::<i64>().prop_map(AnyValue::Int),
+        // NaN never equals itself; every other bit pattern must survive.
+        any::<f64>()
+            .prop_filter("not NaN", |d| !d.is_nan())
+            .prop_map(AnyValue::Double),
+        proptest::collection::vec(any::<u8>(), 0..4).prop_map(AnyValue::Bytes),
+        Just(AnyValue::Empty),
+    ]
+}
+
+fn arb_value() -> impl Strategy<Value = AnyValue> {
+    arb_leaf().prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(AnyValue::Array),
+            proptest::collection::vec(("[a-b]{1,2}", inner), 0..3).prop_map(|kvs| {
+                AnyValue::KvList(kvs.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect())
+            }),
+        ]
+    })
+}
+
+/// Keys that include every hot attribute and `service.name`, so that dedicated columns,
+/// wrong types and repeated keys all occur.
+fn arb_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("http.request.method".to_owned()),
+        Just("http.response.status_code".to_owned()),
+        Just("http.route".to_owned()),
+        Just("db.system".to_owned()),
+        Just("rpc.method".to_owned()),
+        Just("peer.service".to_owned()),
+        Just("service.name".to_owned()),
+        "[a-d]{1,2}",
+    ]
+}
+
+fn arb_hot_value() -> impl Strategy<Value = AnyValue> {
+    prop_oneof![
+        3 => "(GET|POST|api|db)".prop_map(AnyValue::String),
+        2 => (100i64..600).prop_map(AnyValue::Int),
+        1 => arb_value(),
+    ]
+}
+
+fn arb_attrs(max: usize) -> impl Strategy<Value = Vec<KeyValue>> {
+    proptest::collection::vec((arb_key(), arb_hot_value()), 0..max)
+        .prop_map(|kvs| kvs.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect())
+}
+
+fn arb_resource() -> impl Strategy<Value = Resource> {
+    (arb_attrs(4), 0u32..3).prop_map(|(attributes, dropped_attributes_count)| Resource {
+        attributes,
+        dropped_attributes_count,
+    })
+}
+
+fn arb_scope() -> impl Strategy<Value = Scope> {
+    ("[a-b]{0,2}", "[0-9]{0,1}", arb_attrs(2), 0u32..2).prop_map(
+        |(name, version, attributes, dropped_attributes_count)| Scope {
+            name,
+            version,
+            attributes,
+            dropped_attributes_count,
+        },
+    )
+}
+
+fn arb_kind() -> impl Strategy<Value = SpanKind> {
+    (0i32..6).prop_map(SpanKind::from_i32)
+}
+
+fn arb_status() -> impl Strategy<Value = Status> {
+    ((0i32..3).prop_map(StatusCode::from_i32), "[a-z]{0,2}")
+        .prop_map(|(code, message)| Status { code, message })
+}
+
+fn arb_event() -> impl Strategy<Value = Event> {
+    (0u64..1_000, "[a-b]{0,2}", arb_attrs(3), 0u32..2).prop_map(
+        |(time, name, attributes, dropped_attributes_count)| Event {
+            time: UnixNanos(time),
+            name,
+            attributes,
+            dropped_attributes_count,
+        },
+    )
+}
+
+fn arb_link() -> impl Strategy<Value = Link> {
+    (
+        any::<[u8; 16]>(),
+        any::<[u8; 8]>(),
+        "[a-b]{0,2}",
+        arb_attrs(2),
+        0u32..2,
+        any::<u32>(),
+    )
+        .prop_map(
+            |(t, s, trace_state, attributes, dropped_attributes_count, flags)| Link {
+                trace_id: TraceId(t),
+                span_id: SpanId(s),
+                trace_state,
+                attributes,
+                dropped_attributes_count,
+                flags,
+            },
+        )
+}
+
+/// Spans over few traces, resources and scopes, with occasional exact duplicates.
+fn arb_spans() -> impl Strategy<Value = Vec<SpanRecord>> {
+    let resources = proptest::collection::vec(arb_resource(), 1..4);
+    let scopes = proptest::collection::vec(arb_scope(), 1..3);
+    (resources, scopes).prop_flat_map(|(resources, scopes)| {
+        let resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
+        let scopes: Vec<Arc<Scope>> = scopes.into_iter().map(Arc::new).collect();
+        let nr = resources.len();
+        let ns = scopes.len();
+        let span = (
+            0usize..nr,
+            0usize..ns,
+            (0u8..6, any::<u8>(), proptest::option::of(any::<[u8; 8]>())),
+            ("[a-b]{0,2}", any::<u32>(), "(x|y|z)", arb_kind()),
+            // Mostly small times; sometimes huge, sometimes an end before the start.
+            prop_oneof![4 => (0u64..100, 0u64..50), 1 => (any::<u64>(), any::<u64>())],
+            (arb_attrs(6), 0u32..3, arb_status()),
+            (
+                proptest::collection::vec(arb_event(), 0..3),
+                0u32..2,
+                proptest::collection::vec(arb_link(), 0..2),
+                0u32..2,
+            ),
+        )
+            .prop_map(
+                move |(
+                    r,
+                    sc,
+                    (trace, span_id, parent),
+                    (trace_state, flags, name, kind),
+                    (start, len),
+                    (attributes, dropped_attributes_count, status),
+                    (events, dropped_events_count, links, dropped_links_count),
+                )| {
+                    SpanRecord {
+                        resource: Arc::clone(&resources[r]),
+                        scope: Arc::clone(&scopes[sc]),
+                        span: Span {
+                            trace_id: TraceId([trace; 16]),
+                            span_id: SpanId([span_id; 8]),
+                            parent_span_id: parent.map(SpanId),
+                            trace_state,
+                            flags,
+                            name,
+                            kind,
+                            start: UnixNanos(start),
+                            end: UnixNanos(start.wrapping_add(len)),
+                            attributes,
+                            dropped_attributes_count,
+                            events,
+                            dropped_events_count,
+                            links,
+                            dropped_links_count,
+                            status,
+                        },
+                    }
+                },
+            );
+        proptest::collection::vec(span, 1..30)
+            .prop_flat_map(|spans| {
+                let n = spans.len();
+                (Just(spans), proptest::collection::vec(0..n, 0..3))
+            })
+            .prop_map(|(mut spans, dups)| {
+                for i in dups {
+                    let dup = spans[i].clone();
+                    spans.push(dup);
+                }
+                spans
+            })
+    })
+}
+
+fn arb_filter() -> impl Strategy<Value = SpanFilter> {
+    let svc = proptest::option::of(prop_oneof![
+        Just("api".to_owned()),
+        Just("db".to_owned()),
+        Just("unknown_service".to_owned()),
+        "[a-c]{0,2}",
+    ]);
+    let op = proptest::option::of("(x|y|w)");
+    let attrs = proptest::collection::vec(
+        (
+            prop_oneof![
+                Just("http.route".to_owned()),
+                Just("http.response.status_code".to_owned()),
+                "[a-d]{1,2}"
+            ],
+            "(GET|api|200|[a-c]{0,2})",
+        ),
+        0..2,
+    );
+    (
+        (svc, op, proptest::option::of(arb_kind())),
+        proptest::option::of((0i32..3).prop_map(StatusCode::from_i32)),
+        attrs,
+        (
+            proptest::option::of(0u64..60),
+            proptest::option::of(0u64..60),
+            proptest::option::of(0u64..120),
+            proptest::option::of(0u64..120),
+        ),
+    )
+        .prop_map(
+            |((service, operation, kind), status, attributes, (dmin, dmax, smin, smax))| {
+                SpanFilter {
+                    service,
+                    operation,
+                    kind,
+                    status,
+                    attributes,
+                    min_duration: dmin.map(DurationNanos),
+                    max_duration: dmax.map(DurationNanos),
+                    start_min: smin.map(UnixNanos),
+                    start_max: smax.map(UnixNanos),
+                }
+            },
+        )
+}
+
+// ---- oracles ----
+
+/// What a block must hold: the input sorted and deduplicated, grouped by trace.
+fn expected_traces(spans: &[SpanRecord]) -> BTreeMap<TraceId, Vec<SpanRecord>> {
+    let mut sorted = spans.to_vec();
+    sort_and_dedup(&mut sorted);
+    let mut out: BTreeMap<TraceId, Vec<SpanRecord>> = BTreeMap::new();
+    for s in sorted {
+        out.entry(s.span.trace_id).or_default().push(s);
+    }
+    out
+}
+
+/// The head's search semantics by brute force.
+fn naive_find(
+    traces: &BTreeMap<TraceId, Vec<SpanRecord>>,
+    filter: &SpanFilter,
+    limit: usize,
+) -> Vec<(TraceId, UnixNanos)> {
+    let mut hits: Vec<(UnixNanos, TraceId)> = traces
+        .iter()
+        .filter(|(_, spans)| spans.iter().any(|s| filter.matches(s)))
+        .filter_map(|(id, spans)| spans.iter().map(|s| s.span.start).min().map(|t| (t, *id)))
+        .collect();
+    hits.sort_unstable_by(|a, b| b.cmp(a));
+    hits.truncate(limit);
+    hits.into_iter().map(|(t, id)| (id, t)).collect()
+}
+
+fn check_meta(meta: &BlockMeta, traces: &BTreeMap<TraceId, Vec<SpanRecord>>) {
+    let all: Vec<&SpanRecord> = traces.values().flatten().collect();
+    assert_eq!(meta.span_count, all.len() as u64);
+    assert_eq!(meta.trace_count, traces.len() as u64);
+    assert_eq!(meta.format_version, FORMAT_VERSION);
+    assert_eq!(meta.tenant, tenant());
+    assert_eq!(meta.id.len(), 32);
+    assert_eq!(
+        meta.start_min,
+        all.iter().map(|s| s.span.start).min().unwrap()
+    );
+    assert_eq!(
+        meta.start_max,
+        all.iter().map(|s| s.span.start).max().unwrap()
+    );
+    assert_eq!(
+        meta.end_max,
+        all.iter()
+            .map(|s| s.span.end.max(s.span.start))
+            .max()
+            .unwrap()
+    );
+    let services: BTreeSet<String> = all.iter().map(|s| s.service_name().to_owned()).collect();
+    assert_eq!(meta.services, services.into_iter().collect::<Vec<_>>());
+    let ops: BTreeSet<(String, String, SpanKind)> = all
+        .iter()
+        .map(|s| {
+            (
+                s.service_name().to_owned(),
+                s.span.name.clone(),
+                s.span.kind,
+            )
+        })
+        .collect();
+    assert_eq!(meta.operations, ops.into_iter().collect::<Vec<_>>());
+    assert_eq!(meta.size_bytes, meta.data_bytes + meta.bloom_bytes);
+}
+
+// ---- properties ----
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any spans written to a block read back identically through `trace` (for every trace
+    /// id, and nothing for an absent one) and through `find_trace_ids`.
+    #[test]
+    fn round_trip_through_every_read_path(
+        spans in arb_spans(),
+        row_group_spans in 1usize..8,
+        page_rows in 1usize..4,
+        filters in proptest::collection::vec(arb_filter(), 1..6),
+        limit in 0usize..8,
+    ) {
+        rt().block_on(async {
+            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            let options = BlockOptions { row_group_spans, page_rows, ..BlockOptions::default() };
+            let meta = write_block(store.as_ref(), &tenant(), spans.clone(), &options).await.unwrap();
+            let traces = expected_traces(&spans);
+            check_meta(&meta, &traces);
+            let listed = list_blocks(store.as_ref(), &tenant()).await.unwrap();
+            assert_eq!(listed.blocks, vec![meta.clone()]);
+            let reader = BlockReader::open(Arc::clone(&store), meta).await.unwrap();
+            for (id, want) in &traces {
+                assert!(reader.may_contain(*id));
+                let got = reader.trace(*id).await.unwrap();
+                assert_eq!(&got, want, "trace {}", id);
+            }
+            assert!(reader.trace(TraceId([0xee; 16])).await.unwrap().is_empty());
+            let all: Vec<SpanRecord> = traces.values().flatten().cloned().collect();
+            assert_eq!(reader.all_spans().await.unwrap(), all);
+            for filter in &filters {
+                let got = reader.find_trace_ids(filter, limit).await.unwrap();
+                assert_eq!(got, naive_find(&traces, filter, limit), "{filter:?}");
+            }
+        });
+    }
+}
+
+// ---- examples ----
+
+fn simple_span(trace: u64, span: u64, service: &str, name: &str, start: u64) -> SpanRecord {
+    SpanRecord {
+        resource: Arc::new(Resource {
+            attributes: vec![KeyValue::new(
+                "service.name",
+                AnyValue::String(service.into()),
+            )],
+            dropped_attributes_count: 0,
+        }),
+        scope: Arc::new(Scope::default()),
+        span: Span {
+            trace_id: TraceId::from_u64_pair(1, trace),
+            span_id: SpanId::from_u64(span),
+            name: name.into(),
+            start: UnixNanos(start),
+            end: UnixNanos(start + 10),
+            attributes: vec![KeyValue::new("http.route", AnyValue::String("/x".into()))],
+            ..Default::default()
+        },
+    }
+}
+
+fn some_spans(n: u64) -> Vec<SpanRecord> {
+    (0..n)
+        .map(|i| simple_span(i / 3, i, ["api", "db"][(i % 2) as usize], "op", 1_000 + i))
+        .collect()
+}
+
+#[tokio::test]
+async fn list_ignores_incomplete_blocks_and_reports_bad_meta() {
+    let store = InMemory::new();
+    let t = tenant();
+    let good = write_block(&store, &t, some_spans(10), &BlockOptions::default())
+        .await
+        .unwrap();
+    // A write that died before meta.json: data only.
+    let partial = "0000000000000000000000000000dead";
+    store
+        .put(&block_path(&t, partial, DATA_FILE), b"PAR1".to_vec().into())
+        .await
+        .unwrap();
+    // Garbage meta, a meta of a newer version, a meta naming another block.
+    let bad = [
+        "00000000000000000000000000000bad",
+        "00000000000000000000000000000ne1",
+        "00000000000000000000000000000ot1",
+    ];
+    store
+        .put(
+            &block_path(&t, bad[0], META_FILE),
+            b"{not json".to_vec().into(),
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            &block_path(&t, bad[1], META_FILE),
+            br#"{"format_version": 99}"#.to_vec().into(),
+        )
+        .await
+        .unwrap();
+    let mut other = good.clone();
+    other.id = "somewhere-else".into();
+    store
+        .put(
+            &block_path(&t, bad[2], META_FILE),
+            meta::encode(&other).into(),
+        )
+        .await
+        .unwrap();
+    // Another tenant's block is not listed.
+    let other_tenant = TenantId::new("t2").unwrap();
+    write_block(
+        &store,
+        &other_tenant,
+        some_spans(3),
+        &BlockOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    let list = list_blocks(&store, &t).await.unwrap();
+    assert_eq!(list.blocks, vec![good.clone()]);
+    assert_eq!(list.incomplete, vec![partial.to_owned()]);
+    let problems: Vec<(&str, bool)> = list
+        .problems
+        .iter()
+        .map(|p| {
+            (
+                p.id.as_str(),
+                matches!(p.error, BlockError::UnsupportedVersion { found: 99, .. }),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        vec![(bad[0], false), (bad[1], true), (bad[2], false)]
+    );
+
+    delete_block(&store, &t, &good.id).await.unwrap();
+    delete_block(&store, &t, partial).await.unwrap();
+    // Deleting again is fine.
+    delete_block(&store, &t, &good.id).await.unwrap();
+    let list = list_blocks(&store, &t).await.unwrap();
+    assert!(list.blocks.is_empty());
+    assert!(list.incomplete.is_empty());
+    let left = store
+        .list_with_delimiter(Some(&Path::from_iter([
+            t.as_str(),
+            "blocks",
+            good.id.as_str(),
+        ])))
+        .await
+        .unwrap();
+    assert!(left.objects.is_empty());
+    assert_eq!(
+        list_blocks(&store, &other_tenant)
+            .await
+            .unwrap()
+            .blocks
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn ids_sort_by_creation_and_empty_or_bad_input_is_refused() {
+    let store = InMemory::new();
+    let t = tenant();
+    let a = write_block(&store, &t, some_spans(2), &BlockOptions::default())
+        .await
+        .unwrap();
+    // Ids carry milliseconds: wait for the clock to move rather than assume it did.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while UnixNanos::now().0 / 1_000_000 <= a.created_unix_nanos / 1_000_000 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::task::yield_now().await;
+    }
+    let b = write_block(&store, &t, some_spans(2), &BlockOptions::default())
+        .await
+        .unwrap();
+    assert!(a.id < b.id, "{} then {}", a.id, b.id);
+    assert!(matches!(
+        write_block(&store, &t, Vec::new(), &BlockOptions::default()).await,
+        Err(BlockError::Empty)
+    ));
+    let bad = BlockOptions {
+        row_group_spans: 0,
+        ..BlockOptions::default()
+    };
+    assert!(matches!(
+        write_block(&store, &t, some_spans(2), &bad).await,
+        Err(BlockError::Options(_))
+    ));
+}
+
+/// Every truncation and many byte flips of each part give errors (or, for flips that hit
+/// nothing checked, possibly wrong data), never a panic.
+#[tokio::test]
+async fn damaged_blocks_give_errors_not_panics() {
+    let mem = Arc::new(InMemory::new());
+    let store: Arc<dyn ObjectStore> = mem.clone();
+    let t = tenant();
+    let options = BlockOptions {
+        row_group_spans: 7,
+        page_rows: 3,
+        ..BlockOptions::default()
+    };
+    let meta = write_block(store.as_ref(), &t, some_spans(40), &options)
+        .await
+        .unwrap();
+    let data_path = block_path(&t, &meta.id, DATA_FILE);
+    let data = store.get(&data_path).await.unwrap().bytes().await.unwrap();
+    let probe = TraceId::from_u64_pair(1, 4);
+    // Every position would take minutes in a debug build: about 200 probes spread over
+    // headers, pages and footer, plus each of the last 8 bytes (footer length and magic).
+    let (cut_step, flip_step) = ((data.len() / 60).max(1), (data.len() / 150).max(1));
+
+    let exercise = |meta: BlockMeta| {
+        let store = Arc::clone(&store);
+        async move {
+            let reader = BlockReader::open(store, meta).await?;
+            reader.trace(probe).await?;
+            reader.find_trace_ids(&SpanFilter::default(), 100).await?;
+            let with_attrs = SpanFilter {
+                attributes: vec![("http.route".into(), "/x".into())],
+                ..SpanFilter::default()
+            };
+            reader.find_trace_ids(&with_attrs, 100).await?;
+            reader.all_spans().await?;
+            Ok::<_, BlockError>(())
+        }
+    };
+
+    // Truncated data, with the meta's size (a short read) and with the true size.
+    let mut failures = 0;
+    for cut in (0..data.len())
+        .step_by(cut_step)
+        .chain(data.len() - 8..data.len())
+    {
+        mem.put(&data_path, data.slice(..cut).into()).await.unwrap();
+        failures += usize::from(exercise(meta.clone()).await.is_err());
+        let mut m = meta.clone();
+        m.data_bytes = cut as u64;
+        failures += usize::from(exercise(m).await.is_err());
+    }
+    assert!(failures > 0);
+    // Flipped bytes all over the file.
+    for at in (0..data.len())
+        .step_by(flip_step)
+        .chain(data.len() - 8..data.len())
+    {
+        let mut bad = data.to_vec();
+        bad[at] ^= 0x5a;
+        mem.put(&data_path, bad.into()).await.unwrap();
+        let _ = exercise(meta.clone()).await;
+    }
+    mem.put(&data_path, data.clone().into()).await.unwrap();
+    exercise(meta.clone()).await.unwrap();
+
+    // A damaged bloom filter is reported as corrupt.
+    let bloom_path = block_path(&t, &meta.id, BLOOM_FILE);
+    mem.put(&bloom_path, b"CLEWBLM1 short".to_vec().into())
+        .await
+        .unwrap();
+    assert!(matches!(
+        exercise(meta.clone()).await,
+        Err(BlockError::Corrupt { .. })
+    ));
+    // A missing data file is a store error.
+    mem.delete(&data_path).await.unwrap();
+    assert!(exercise(meta).await.is_err());
+}
+
+#[tokio::test]
+async fn local_file_system_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let t = tenant();
+    let spans = some_spans(50);
+    let meta = write_block(store.as_ref(), &t, spans.clone(), &BlockOptions::default())
+        .await
+        .unwrap();
+    let folder = dir.path().join("t1").join("blocks").join(&meta.id);
+    for file in [DATA_FILE, BLOOM_FILE, META_FILE] {
+        assert!(folder.join(file).is_file(), "{file}");
+    }
+    let listed = list_blocks(store.as_ref(), &t).await.unwrap();
+    assert_eq!(listed.blocks, vec![meta.clone()]);
+    let reader = BlockReader::open(Arc::clone(&store), meta.clone())
+        .await
+        .unwrap();
+    for (id, want) in expected_traces(&spans) {
+        assert_eq!(reader.trace(id).await.unwrap(), want);
+    }
+    let db = SpanFilter {
+        service: Some("db".into()),
+        ..SpanFilter::default()
+    };
+    let got = reader.find_trace_ids(&db, 3).await.unwrap();
+    assert_eq!(got, naive_find(&expected_traces(&spans), &db, 3));
+    delete_block(store.as_ref(), &t, &meta.id).await.unwrap();
+    let list = list_blocks(store.as_ref(), &t).await.unwrap();
+    assert!(list.blocks.is_empty());
+    assert!(list.incomplete.is_empty(), "{:?}", list.incomplete);
+    // A tenant that never flushed has no blocks folder at all.
+    let fresh = TenantId::new("fresh").unwrap();
+    let list = list_blocks(store.as_ref(), &fresh).await.unwrap();
+    assert!(list.blocks.is_empty() && list.incomplete.is_empty() && list.problems.is_empty());
+}
+
+// ---- size and speed (run by hand; see the report in BENCHMARKS.md) ----
+
+/// splitmix64: a tiny deterministic generator, so the data set is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A data set shaped like Jaeger's ClickHouse storage benchmark: 10-span traces, 11 string
+/// attributes per span with keys drawn from 97 and values from 1,000; random 128-bit trace
+/// and 64-bit span ids; 20 services of 10 operations; traces over a 10-minute window, spans
+/// within 100 ms of their trace's start, durations from 10 µs to 100 ms in nanoseconds.
+fn jaeger_clickhouse_shape(traces: usize, seed: u64) -> Vec<SpanRecord> {
+    let mut rng = Rng(seed);
+    let resources: Vec<Arc<Resource>> = (0..20)
+        .map(|i| {
+            Arc::new(Resource {
+                attributes: vec![
+                    KeyValue::new("service.name", AnyValue::String(format!("service-{i}"))),
+                    KeyValue::new("host.name", AnyValue::String(format!("host-{}", i % 7))),
+                ],
+                dropped_attributes_count: 0,
+            })
+        })
+        .collect();
+    let scope = Arc::new(Scope {
+        name: "bench".into(),
+        version: "1.0.0".into(),
+        ..Scope::default()
+    });
+    let window_start = 1_700_000_000_000_000_000u64;
+    let mut out = Vec::with_capacity(traces * 10);
+    for _ in 0..traces {
+        let trace_id = TraceId::from_u64_pair(rng.next(), rng.next());
+        let trace_start = window_start + rng.below(600_000_000_000);
+        let mut ids: Vec<SpanId> = Vec::with_capacity(10);
+        for k in 0..10 {
+            let span_id = SpanId::from_u64(rng.next());
+            let parent = (k > 0).then(|| ids[rng.below(k as u64) as usize]);
+            ids.push(span_id);
+            let service = rng.below(20) as usize;
+            let start = trace_start + if k == 0 { 0 } else { rng.below(100_000_000) };
+            let duration = 10_000 + rng.below(100_000_000);
+            let attributes = (0..11)
+                .map(|_| {
+                    KeyValue::new(
+                        format!("key-{}", rng.below(97)),
+                        AnyValue::String(format!("value-{}", rng.below(1_000))),
+                    )
+                })
+                .collect();
+            let error = rng.below(20) == 0;
+            out.push(SpanRecord {
+                resource: Arc::clone(&resources[service]),
+                scope: Arc::clone(&scope),
+                span: Span {
+                    trace_id,
+                    span_id,
+                    parent_span_id: parent,
+                    flags: 1,
+                    name: format!("op-{service}-{}", rng.below(10)),
+                    kind: SpanKind::from_i32(1 + rng.below(3) as i32),
+                    start: UnixNanos(start),
+                    end: UnixNanos(start + duration),
+                    attributes,
+                    status: Status {
+                        code: if error {
+                            StatusCode::Error
+                        } else {
+                            StatusCode::Unset
+                        },
+                        message: if error { "boom".into() } else { String::new() },
+                    },
+                    ..Span::default()
+                },
+            });
+        }
+    }
+    out
+}
+
+/// `CLEW_BENCH_TRACES=100000 cargo test -p clew-store --release -- --ignored --nocapture bytes_per_span`
+#[tokio::test]
+#[ignore = "benchmark: run by hand"]
+async fn bytes_per_span_jaeger_clickhouse_shape() {
+    let traces: usize = std::env::var("CLEW_BENCH_TRACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let spans = jaeger_clickhouse_shape(traces, 42);
+    let n = spans.len();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let t = tenant();
+    let options = BlockOptions::default();
+    // Phases of the write, to see where its time goes.
+    let began = std::time::Instant::now();
+    let mut sorted = spans.clone();
+    let clone_secs = began.elapsed().as_secs_f64();
+    sort_and_dedup(&mut sorted);
+    let sort_secs = began.elapsed().as_secs_f64() - clone_secs;
+    let began = std::time::Instant::now();
+    let batches: Vec<_> = sorted
+        .chunks(options.row_group_spans)
+        .map(|c| super::write::to_batch(c).unwrap())
+        .collect();
+    let arrow_secs = began.elapsed().as_secs_f64();
+    drop(batches);
+    println!("phases: clone {clone_secs:.2} s, sort {sort_secs:.2} s, to arrow {arrow_secs:.2} s");
+    let input = spans.clone();
+    let began = std::time::Instant::now();
+    let meta = write_block(store.as_ref(), &t, input, &options)
+        .await
+        .unwrap();
+    let write_secs = began.elapsed().as_secs_f64();
+    println!(
+        "{n} spans, {traces} traces: data {} B ({:.1} B/span), bloom {} B ({:.2} B/span), total {:.1} B/span; {} row groups",
+        meta.data_bytes,
+        meta.data_bytes as f64 / n as f64,
+        meta.bloom_bytes,
+        meta.bloom_bytes as f64 / n as f64,
+        meta.size_bytes as f64 / n as f64,
+        meta.row_groups,
+    );
+    println!(
+        "write: {write_secs:.2} s, {:.0} spans/s",
+        n as f64 / write_secs
+    );
+    let data = store
+        .get(&block_path(&t, &meta.id, DATA_FILE))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let file = parquet::file::serialized_reader::SerializedFileReader::new(data).unwrap();
+    let md = parquet::file::reader::FileReader::metadata(&file);
+    let mut per_column: BTreeMap<String, i64> = BTreeMap::new();
+    for rg in md.row_groups() {
+        for c in rg.columns() {
+            *per_column.entry(c.column_path().string()).or_default() += c.compressed_size();
+        }
+    }
+    let mut per_column: Vec<(String, i64)> = per_column.into_iter().collect();
+    per_column.sort_by_key(|(_, b)| -b);
+    for (c, b) in per_column {
+        println!("  {c:<45} {:>6.2} B/span", b as f64 / n as f64);
+    }
+
+    let reader = BlockReader::open(Arc::clone(&store), meta).await.unwrap();
+    let ids: Vec<TraceId> = spans
+        .iter()
+        .step_by(10 * (traces / 1_000).max(1))
+        .map(|s| s.span.trace_id)
+        .collect();
+    let began = std::time::Instant::now();
+    for id in &ids {
+        assert_eq!(reader.trace(*id).await.unwrap().len(), 10);
+    }
+    let per = began.elapsed().as_secs_f64() / ids.len() as f64;
+    println!(
+        "trace by id (in memory): {:.2} ms each over {} lookups",
+        per * 1e3,
+        ids.len()
+    );
+
+    let began = std::time::Instant::now();
+    let all = reader
+        .find_trace_ids(&SpanFilter::default(), usize::MAX)
+        .await
+        .unwrap();
+    let secs = began.elapsed().as_secs_f64();
+    assert_eq!(all.len(), traces);
+    println!(
+        "search, columns only: {secs:.2} s, {:.0} spans/s",
+        n as f64 / secs
+    );
+
+    let decode_all = SpanFilter {
+        attributes: vec![("key-1".into(), "value-1".into())],
+        ..SpanFilter::default()
+    };
+    let began = std::time::Instant::now();
+    reader.find_trace_ids(&decode_all, 20).await.unwrap();
+    let secs = began.elapsed().as_secs_f64();
+    println!(
+        "search decoding every span: {secs:.2} s, {:.0} spans/s",
+        n as f64 / secs
+    );
+}
+
+/// Writes a small block under `$CLEW_BLOCK_SAMPLE_DIR` (e.g. to check that DuckDB reads
+/// it): `CLEW_BLOCK_SAMPLE_DIR=/tmp/b cargo test -p clew-store -- --ignored sample_block`.
+#[tokio::test]
+#[ignore = "writes to a directory given by the environment"]
+async fn sample_block_on_disk() {
+    let Ok(dir) = std::env::var("CLEW_BLOCK_SAMPLE_DIR") else {
+        return;
+    };
+    let store = object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap();
+    let mut spans = jaeger_clickhouse_shape(100, 7);
+    spans.extend(some_spans(10));
+    let meta = write_block(&store, &tenant(), spans, &BlockOptions::default())
+        .await
+        .unwrap();
+    println!("wrote block {}", meta.id);
+}
+
+/// Readers are shared across request handlers, whose futures must be `Send`.
+#[test]
+fn readers_and_their_futures_are_send() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let check = |reader: &BlockReader| {
+        send_sync(reader);
+        send(reader.trace(TraceId::default()));
+        send(reader.find_trace_ids(&SpanFilter::default(), 1));
+        send(reader.all_spans());
+    };
+    let _ = check;
+    let store = InMemory::new();
+    send(write_block(
+        &store,
+        &tenant(),
+        Vec::new(),
+        &BlockOptions::default(),
+    ));
+    send(list_blocks(&store, &tenant()));
+    send(delete_block(&store, &tenant(), "x"));
+}
