@@ -66,6 +66,8 @@ pub struct StorageConfig {
     pub durability: Durability,
     pub wal_segment_max_bytes: u64,
     pub max_pending_bytes: u64,
+    pub head_max_spans: usize,
+    pub head_max_age_seconds: u64,
 }
 
 #[derive(Debug, Deserialize)]

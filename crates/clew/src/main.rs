@@ -38,6 +38,8 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// List the blocks in the data directory (`data_dir` of the configuration).
+    Blocks,
     /// Print a trace as a waterfall in the terminal.
     Trace(cli::trace::TraceArgs),
     /// Send synthetic traces over OTLP, Jaeger or Zipkin and report throughput and latency.
@@ -65,6 +67,10 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Trace(args) => cli::trace::run(args),
+        Command::Blocks => {
+            let config = config::load(cli.config.as_deref(), std::env::vars(), &cli.sets)?;
+            cli::blocks::run(&config.data_dir)
+        }
         Command::Gen(args) => r#gen::run(args),
     }
 }

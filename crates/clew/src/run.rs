@@ -101,6 +101,7 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
         },
         wal_segment_max_bytes: config.storage.wal_segment_max_bytes,
         max_pending_bytes: config.storage.max_pending_bytes,
+        ..StoreConfig::default()
     };
     let store = Arc::new(
         Store::open(store_config, &mut registry)
@@ -142,7 +143,8 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
     let admin = tokio::spawn(
         axum::serve(
             admin_listener,
-            clew_server::admin_router(Arc::clone(&registry), readiness.clone()),
+            clew_server::admin_router(Arc::clone(&registry), readiness.clone())
+                .merge(clew_server::flush_router(Arc::clone(&store))),
         )
         .with_graceful_shutdown(serving_stop.clone().cancelled_owned())
         .into_future(),
@@ -249,6 +251,23 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
         receiver_tasks.push((name, tokio::spawn(r.run(stop))));
     }
 
+    // Cuts heads into blocks when they reach their size or age limit.
+    let flusher = {
+        let store = Arc::clone(&store);
+        let stop = intake_stop.clone();
+        let max_spans = config.storage.head_max_spans;
+        let max_age = Duration::from_secs(config.storage.head_max_age_seconds);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => { store.flush_due(max_spans, max_age).await; }
+                }
+            }
+        })
+    };
+
     if let Some(path) = ready_file {
         let json = serde_json::to_string_pretty(&bound)?;
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
@@ -268,6 +287,9 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
             }
             Err(e) => tracing::warn!(receiver = name, error = %e, "receiver task failed"),
         }
+    }
+    if let Err(e) = flusher.await {
+        tracing::warn!(error = %e, "flusher task failed");
     }
     tracing::info!("draining the WAL");
     store.shutdown().await.context("syncing the store")?;

@@ -17,6 +17,9 @@
 //! receiver ends in the same pipeline step (`pipeline.rs`), so limits and counting are
 //! written once.
 
+// Fuzz targets' and regression tests' way in (see `fuzzing.rs`); not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 mod metrics;
 mod pipeline;

@@ -41,7 +41,8 @@
 //! other than `service.name` and the scope (`otel.scope.name`/`version`) become tags under
 //! the span's own attributes; every attribute value becomes its display string; status (as
 //! the exporter spec says) Error → `otel.status_code: ERROR` and `error` = message (maybe
-//! empty), Ok → `otel.status_code: OK` (+ `otel.status_description`); internal kind → no
+//! empty), Ok → `otel.status_code: OK` (+ `otel.status_description`), and attributes named
+//! `otel.status_code`/`otel.status_description` are left out (only the status writes them); internal kind → no
 //! `kind` and tag `span.kind: internal`; a client or producer span without `peer.service`
 //! names its remote endpoint by `server.address` (else `net.peer.name`); events with
 //! attributes use the `{"name": {…}}` form; a span carrying `zipkin.shared_span_id` is
@@ -655,6 +656,12 @@ pub fn span_to_zipkin(resource: &Resource, scope: &Scope, span: &Span) -> Zipkin
         }
         SpanKind::Unspecified => None,
     };
+    // The status alone writes `otel.status_code`/`otel.status_description`: an attribute of
+    // that name (kept inbound when no `otel.status_code` came with it) would be read back as
+    // the status message, so a span read from our Zipkin API and sent again changed status
+    // (found by the `zipkin_json` fuzz target; fuzz/regressions/zipkin_json/).
+    tags.remove(TAG_STATUS_CODE);
+    tags.remove(TAG_STATUS_DESCRIPTION);
     match span.status.code {
         StatusCode::Error => {
             tags.insert(TAG_STATUS_CODE.into(), "ERROR".into());
@@ -732,7 +739,10 @@ fn endpoint_from_attrs<'a>(
 }
 
 fn annotation_from_event(e: &Event) -> Annotation {
-    let value = if e.attributes.is_empty() && e.dropped_attributes_count == 0 {
+    // The `{"name": {…}}` form cannot carry a dropped count, so an event without attributes
+    // is its bare name even if some were dropped: writing `{"name":{}}` for it read back as a
+    // different event on the next pass (found by the `zipkin_json` fuzz target).
+    let value = if e.attributes.is_empty() {
         e.name.clone()
     } else {
         let attrs: serde_json::Map<String, serde_json::Value> = e

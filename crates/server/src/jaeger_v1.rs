@@ -153,7 +153,7 @@ pub(crate) async fn trace(q: &Querier, headers: &HeaderMap, id: &str, uri: &Uri)
 }
 
 /// What a v1 search asks for: either traces by id, or a search.
-struct SearchRequest {
+pub(crate) struct SearchRequest {
     trace_ids: Vec<TraceId>,
     query: TraceQuery,
 }
@@ -187,7 +187,7 @@ pub(crate) async fn search(State(q): State<Querier>, headers: HeaderMap, uri: Ur
     ok(&envelope(json!(data), 0, Value::Null))
 }
 
-fn parse_search(p: &Params, now: UnixNanos) -> Result<SearchRequest, V1Error> {
+pub(crate) fn parse_search(p: &Params, now: UnixNanos) -> Result<SearchRequest, V1Error> {
     let end = match p.get("end") {
         Some(v) => params::parse_micros(v).map_err(|e| V1Error::param("end", e))?,
         None => now,

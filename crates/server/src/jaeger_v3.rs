@@ -238,7 +238,7 @@ fn put_nanos(o: &mut Map<String, Value>, key: &str, n: u64) {
 
 /// Reads `TraceQueryParameters` from the query string: camelCase names, with the older
 /// snake_case names accepted too, as Jaeger's `parseFindTracesQuery` does.
-fn parse_find_query(p: &Params) -> Result<TraceQuery, V3Error> {
+pub(crate) fn parse_find_query(p: &Params) -> Result<TraceQuery, V3Error> {
     let service = p.get_any(&["query.serviceName", "query.service_name"]);
     let operation = p.get_any(&["query.operationName", "query.operation_name"]);
 

@@ -17,6 +17,9 @@
 //! function (`jaeger_json`, `otlp_json`).
 
 mod admin;
+// Fuzz targets' and regression tests' way in (see `fuzzing.rs`); not a stable API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod jaeger_json;
 mod jaeger_v1;
 mod jaeger_v3;
@@ -35,7 +38,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use clew_query::Querier;
 
-pub use admin::{Readiness, admin_router};
+pub use admin::{Readiness, admin_router, flush_router};
 
 /// Every query API on one router (Jaeger v1, Jaeger v3, Tempo).
 pub fn query_router(querier: Querier) -> Router {

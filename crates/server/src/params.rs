@@ -126,7 +126,11 @@ pub(crate) fn parse_go_duration(input: &str) -> Result<i64, String> {
             frac = frac * 10 + u128::from(digit - b'0');
             scale *= 10;
         }
-        value += frac * unit_nanos / scale;
+        // Checked: a whole part just under u128::MAX nanoseconds plus its fraction overflowed
+        // here (a panic with overflow checks, a wrapped and accepted value without them).
+        value = value
+            .checked_add(frac * unit_nanos / scale)
+            .ok_or_else(invalid)?;
         total = total.checked_add(value).ok_or_else(invalid)?;
         if total > limit {
             return Err(invalid());
@@ -268,6 +272,8 @@ mod tests {
             "-",
             "9223372036854775808ns",
             "1.2.3ms",
+            // Found by fuzzing: the fraction pushed a huge whole part past u128::MAX.
+            "94522879700260684295381835.99999999999999999999h",
         ] {
             assert!(parse_go_duration(bad).is_err(), "{bad} must be rejected");
         }

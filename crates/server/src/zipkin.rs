@@ -172,7 +172,7 @@ pub(crate) async fn traces(State(q): State<Querier>, headers: HeaderMap, uri: Ur
     ok(&traces_json(&traces))
 }
 
-fn parse_traces_query(p: &Params, now: UnixNanos) -> Result<TraceQuery, ZipkinError> {
+pub(crate) fn parse_traces_query(p: &Params, now: UnixNanos) -> Result<TraceQuery, ZipkinError> {
     let end = parse_u64(p, "endTs")?
         .map(|ms| UnixNanos(ms.saturating_mul(1_000_000)))
         .unwrap_or(now);

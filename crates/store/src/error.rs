@@ -30,6 +30,12 @@ pub enum AppendError {
 pub enum ReadError {
     #[error("reading tenant {tenant}: {source}")]
     Io { tenant: TenantId, source: io::Error },
+    #[error("reading block {block} of tenant {tenant}: {message}")]
+    Block {
+        tenant: TenantId,
+        block: String,
+        message: String,
+    },
 }
 
 /// Why the store could not be opened, cut, released or shut down.
@@ -44,6 +50,8 @@ pub enum StoreError {
     /// Another process holds the data directory: two writers would interleave WAL records.
     #[error("data directory {} is in use by another clew process (lock file {})", dir.display(), lock.display())]
     Locked { dir: PathBuf, lock: PathBuf },
+    #[error("block storage: {0}")]
+    Block(String),
     #[error("invalid store config: {0}")]
     Config(&'static str),
     #[error("wal writer of tenant {0} has stopped")]

@@ -251,6 +251,11 @@ impl Heads {
         self.all().map(|h| h.spans).sum()
     }
 
+    /// Spans in the active generation: what the next flush would cut.
+    pub(crate) fn active_span_count(&self) -> usize {
+        self.active.spans
+    }
+
     pub(crate) fn trace(&self, id: &TraceId) -> Vec<SpanRecord> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -262,16 +267,11 @@ impl Heads {
         out
     }
 
-    /// Ids of matching traces, newest first by earliest span start across generations,
-    /// ties by id descending.
-    pub(crate) fn find(&self, filter: &SpanFilter, limit: usize) -> Vec<TraceId> {
+    /// Matching traces as (start, id), newest first by earliest span start across
+    /// generations, ties by id descending.
+    pub(crate) fn find(&self, filter: &SpanFilter, limit: usize) -> Vec<(UnixNanos, TraceId)> {
         if self.frozen.is_empty() {
-            return self
-                .active
-                .find(filter, limit)
-                .into_iter()
-                .map(|(_, id)| id)
-                .collect();
+            return self.active.find(filter, limit);
         }
         // A trace's start is the minimum over generations, so no generation can apply the
         // limit alone: gather every match, then order. Frozen generations are short-lived.
@@ -290,7 +290,8 @@ impl Heads {
             })
             .collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
-        keys.into_iter().take(limit).map(|(_, id)| id).collect()
+        keys.truncate(limit);
+        keys
     }
 
     pub(crate) fn services(&self) -> Vec<String> {
@@ -431,6 +432,14 @@ mod tests {
         }
     }
 
+    fn find_ids(heads: &Heads, filter: &SpanFilter, limit: usize) -> Vec<TraceId> {
+        heads
+            .find(filter, limit)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    }
+
     fn ids(v: &[u8]) -> Vec<TraceId> {
         v.iter().map(|b| TraceId([*b; 16])).collect()
     }
@@ -444,9 +453,9 @@ mod tests {
         assert!(heads.insert(span(1, 1, "a", "x", 101)));
         assert!(heads.insert(span(2, 1, "a", "x", 50)));
         assert_eq!(heads.span_count(), 3);
-        assert_eq!(heads.find(&SpanFilter::default(), 10), ids(&[1, 2]));
+        assert_eq!(find_ids(&heads, &SpanFilter::default(), 10), ids(&[1, 2]));
         assert!(heads.insert(span(1, 2, "b", "y", 10)));
-        assert_eq!(heads.find(&SpanFilter::default(), 10), ids(&[2, 1]));
+        assert_eq!(find_ids(&heads, &SpanFilter::default(), 10), ids(&[2, 1]));
         assert_eq!(heads.services(), ["a", "b"]);
         assert_eq!(
             heads.operations("a"),
@@ -470,13 +479,16 @@ mod tests {
         assert!(heads.insert(span(1, 2, "c", "z", 50)));
         assert!(heads.insert(span(3, 1, "a", "x", 300)));
         assert_eq!(heads.trace(&TraceId([1; 16])).len(), 2);
-        assert_eq!(heads.find(&SpanFilter::default(), 10), ids(&[3, 2, 1]));
-        assert_eq!(heads.find(&SpanFilter::default(), 2), ids(&[3, 2]));
+        assert_eq!(
+            find_ids(&heads, &SpanFilter::default(), 10),
+            ids(&[3, 2, 1])
+        );
+        assert_eq!(find_ids(&heads, &SpanFilter::default(), 2), ids(&[3, 2]));
         let only_a = SpanFilter {
             service: Some("a".into()),
             ..Default::default()
         };
-        assert_eq!(heads.find(&only_a, 10), ids(&[3, 2, 1]));
+        assert_eq!(find_ids(&heads, &only_a, 10), ids(&[3, 2, 1]));
         assert_eq!(heads.services(), ["a", "c"]);
         let released = heads.release(0);
         assert_eq!(released.len(), 1);
@@ -485,7 +497,7 @@ mod tests {
             [1]
         );
         assert!(!heads.is_frozen(0));
-        assert_eq!(heads.find(&SpanFilter::default(), 10), ids(&[3, 1]));
+        assert_eq!(find_ids(&heads, &SpanFilter::default(), 10), ids(&[3, 1]));
         assert_eq!(heads.span_count(), 2);
     }
 
@@ -544,7 +556,7 @@ mod tests {
             want.sort_unstable_by(|a, b| b.cmp(a));
             want.truncate(limit);
             let want: Vec<TraceId> = want.into_iter().map(|(_, id)| id).collect();
-            prop_assert_eq!(heads.find(&filter, limit), want);
+            prop_assert_eq!(find_ids(&heads, &filter, limit), want);
             prop_assert_eq!(heads.span_count(), all.len());
         }
     }

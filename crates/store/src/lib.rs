@@ -47,6 +47,8 @@ pub struct StoreConfig {
     /// bound. A single batch larger than this can never be accepted, so keep it above the
     /// receivers' maximum request size.
     pub max_pending_bytes: u64,
+    /// How blocks are written (row group size, compression, bloom filter).
+    pub block_options: block::BlockOptions,
 }
 
 impl Default for StoreConfig {
@@ -56,6 +58,7 @@ impl Default for StoreConfig {
             durability: Durability::default(),
             wal_segment_max_bytes: 64 * 1024 * 1024,
             max_pending_bytes: 64 * 1024 * 1024,
+            block_options: block::BlockOptions::default(),
         }
     }
 }

@@ -10,9 +10,16 @@ use std::sync::{Arc, PoisonError, RwLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use clew_model::{SpanKind, SpanRecord, TenantId, TraceBatch, TraceId};
+use std::collections::HashSet;
+use std::time::Instant;
+
+use clew_model::{SpanKind, SpanRecord, TenantId, TraceBatch, TraceId, UnixNanos};
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
+
+use crate::block::{self, BlockMeta, BlockReader};
 
 use crate::error::{AppendError, ReadError, StoreError};
 use crate::filter::SpanFilter;
@@ -33,6 +40,11 @@ pub struct Store {
     tenants: RwLock<BTreeMap<TenantId, Arc<Tenant>>>,
     reports: Vec<ReplayReport>,
     shutting_down: AtomicBool,
+    /// Where blocks live: `<data_dir>/tenants` on the local file system, so a tenant's
+    /// blocks sit beside its WAL (`tenants/<tenant>/blocks/<id>/`).
+    objects: Arc<dyn ObjectStore>,
+    /// Blocks that could not be opened at start, reported and left out of reads.
+    block_problems: Vec<String>,
     /// Held for the store's lifetime: the OS releases the lock when the process dies,
     /// so a `kill -9` never leaves a stale lock behind.
     _lock: fs::File,
@@ -42,13 +54,30 @@ struct Tenant {
     id: TenantId,
     wal_dir: PathBuf,
     heads: SharedHeads,
+    /// The tenant's blocks, oldest first; reads consult them after the head.
+    blocks: RwLock<Vec<Arc<BlockReader>>>,
+    /// One flush at a time per tenant; holds generations frozen but not yet in a block
+    /// (a failed flush leaves them here, still readable, for the next attempt).
+    flush: tokio::sync::Mutex<FlushState>,
     metrics: TenantMetrics,
     /// Taken in `drop` so that the writer sees its channel close.
     sender: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
 }
 
+struct FlushState {
+    pending: Vec<FrozenHead>,
+    last_cut: Instant,
+}
+
 impl Tenant {
+    fn blocks(&self) -> Vec<Arc<BlockReader>> {
+        self.blocks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn send(&self, request: Request) -> Result<(), Request> {
         match &self.sender {
             Some(sender) => sender.send(request).map_err(|e| e.0),
@@ -89,7 +118,17 @@ impl Store {
             .map_err(|e| StoreError::io("creating data directory", &tenants_dir, e))?;
         let lock = lock_data_dir(&config.data_dir)?;
         let pending = Pending::new(config.max_pending_bytes, metrics.pending_bytes.clone());
+        let objects: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(&tenants_dir).map_err(|e| {
+                StoreError::io(
+                    "opening block storage in",
+                    &tenants_dir,
+                    io::Error::other(e),
+                )
+            })?);
         let mut store = Store {
+            objects,
+            block_problems: Vec::new(),
             _lock: lock,
             config,
             tenants_dir,
@@ -143,6 +182,7 @@ impl Store {
             tenants.insert(id, Arc::new(tenant));
             store.reports.push(report);
         }
+        store.block_problems = load_blocks(&store.objects, &tenants)?;
         store.tenants = RwLock::new(tenants);
         store.reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
         Ok(store)
@@ -174,6 +214,11 @@ impl Store {
             id,
             wal_dir,
             heads,
+            blocks: RwLock::new(Vec::new()),
+            flush: tokio::sync::Mutex::new(FlushState {
+                pending: Vec::new(),
+                last_cut: Instant::now(),
+            }),
             metrics,
             sender: Some(sender),
             thread: Some(thread),
@@ -271,40 +316,83 @@ impl Store {
         Ok(tenant)
     }
 
-    /// Every span of the trace, in no particular order; empty when the tenant or trace is
-    /// unknown.
+    /// Every span of the trace, in no particular order, each once even while a flush makes
+    /// it briefly both head and block; empty when the tenant or trace is unknown.
     pub async fn trace(
         &self,
         tenant: &TenantId,
         id: TraceId,
     ) -> Result<Vec<SpanRecord>, ReadError> {
-        Ok(self
-            .tenant(tenant)
-            .map(|t| read_heads(&t.heads).trace(&id))
-            .unwrap_or_default())
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let mut spans = read_heads(&t.heads).trace(&id);
+        let mut seen: HashSet<(clew_model::SpanId, UnixNanos)> = spans
+            .iter()
+            .map(|s| (s.span.span_id, s.span.start))
+            .collect();
+        for b in t.blocks() {
+            if !b.may_contain(id) {
+                continue;
+            }
+            let found = b
+                .trace(id)
+                .await
+                .map_err(|e| block_read_error(tenant, &b, e))?;
+            spans.extend(
+                found
+                    .into_iter()
+                    .filter(|s| seen.insert((s.span.span_id, s.span.start))),
+            );
+        }
+        Ok(spans)
     }
 
     /// Ids of traces that have at least one span matching every condition of the filter,
     /// newest first (by the trace's earliest span start, ties broken by trace id
-    /// descending), at most `limit`.
+    /// descending), at most `limit`. Head and blocks are merged; a trace found in several
+    /// places takes its earliest start.
     pub async fn find_trace_ids(
         &self,
         tenant: &TenantId,
         filter: &SpanFilter,
         limit: usize,
     ) -> Result<Vec<TraceId>, ReadError> {
-        Ok(self
-            .tenant(tenant)
-            .map(|t| read_heads(&t.heads).find(filter, limit))
-            .unwrap_or_default())
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let mut starts: std::collections::HashMap<TraceId, UnixNanos> = read_heads(&t.heads)
+            .find(filter, limit)
+            .into_iter()
+            .map(|(start, id)| (id, start))
+            .collect();
+        for b in t.blocks() {
+            let found = b
+                .find_trace_ids(filter, limit)
+                .await
+                .map_err(|e| block_read_error(tenant, &b, e))?;
+            for (id, start) in found {
+                let e = starts.entry(id).or_insert(start);
+                *e = (*e).min(start);
+            }
+        }
+        let mut keys: Vec<(UnixNanos, TraceId)> =
+            starts.into_iter().map(|(id, start)| (start, id)).collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(keys.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 
     /// Service names, sorted.
     pub async fn services(&self, tenant: &TenantId) -> Result<Vec<String>, ReadError> {
-        Ok(self
-            .tenant(tenant)
-            .map(|t| read_heads(&t.heads).services())
-            .unwrap_or_default())
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let mut set: std::collections::BTreeSet<String> =
+            read_heads(&t.heads).services().into_iter().collect();
+        for b in t.blocks() {
+            set.extend(b.meta().services.iter().cloned());
+        }
+        Ok(set.into_iter().collect())
     }
 
     /// The service's distinct (operation, kind) pairs, sorted.
@@ -313,10 +401,155 @@ impl Store {
         tenant: &TenantId,
         service: &str,
     ) -> Result<Vec<(String, SpanKind)>, ReadError> {
-        Ok(self
-            .tenant(tenant)
-            .map(|t| read_heads(&t.heads).operations(service))
-            .unwrap_or_default())
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let mut set: std::collections::BTreeSet<(String, SpanKind)> = read_heads(&t.heads)
+            .operations(service)
+            .into_iter()
+            .collect();
+        for b in t.blocks() {
+            set.extend(
+                b.meta()
+                    .operations
+                    .iter()
+                    .filter(|(s, _, _)| s == service)
+                    .map(|(_, name, kind)| (name.clone(), *kind)),
+            );
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    /// Blocks of every tenant, oldest first within a tenant.
+    pub fn blocks(&self) -> Vec<BlockMeta> {
+        let tenants: Vec<Arc<Tenant>> = self
+            .tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        tenants
+            .iter()
+            .flat_map(|t| {
+                t.blocks()
+                    .iter()
+                    .map(|b| b.meta().clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Blocks found at open that could not be used (they are left in place and skipped).
+    pub fn block_problems(&self) -> &[String] {
+        &self.block_problems
+    }
+
+    /// Cuts the tenant's head and writes everything frozen into a block, then releases the
+    /// WAL segments the block now holds. The spans stay readable throughout: in the head
+    /// until the block is listed, then in the block (reads deduplicate the overlap).
+    /// `Ok(None)` when there was nothing to flush.
+    pub async fn flush(&self, tenant: &TenantId) -> Result<Option<BlockMeta>, StoreError> {
+        let Some(t) = self.tenant(tenant) else {
+            return Ok(None);
+        };
+        let mut state = t.flush.lock().await;
+        if let Some(frozen) = self.cut(tenant).await? {
+            state.pending.push(frozen);
+        }
+        state.last_cut = Instant::now();
+        let mut last = None;
+        while let Some(frozen) = state.pending.first() {
+            let generation = frozen.generation();
+            let spans: Vec<SpanRecord> = frozen.spans().cloned().collect();
+            if !spans.is_empty() {
+                let meta = block::write_block(
+                    self.objects.as_ref(),
+                    tenant,
+                    spans,
+                    &self.config.block_options,
+                )
+                .await
+                .map_err(|e| StoreError::Block(e.to_string()))?;
+                self.sync_block(tenant, &meta.id)?;
+                let reader = BlockReader::open(Arc::clone(&self.objects), meta.clone())
+                    .await
+                    .map_err(|e| StoreError::Block(e.to_string()))?;
+                t.blocks
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Arc::new(reader));
+                tracing::info!(
+                    tenant = %tenant,
+                    block = %meta.id,
+                    spans = meta.span_count,
+                    traces = meta.trace_count,
+                    bytes = meta.size_bytes,
+                    "flushed head to block"
+                );
+                last = Some(meta);
+            }
+            self.release(tenant, generation).await?;
+            state.pending.remove(0);
+        }
+        Ok(last)
+    }
+
+    /// Flushes every tenant whose active head holds at least `max_spans` spans or was last
+    /// cut more than `max_age` ago (and is not empty). Returns the blocks written.
+    pub async fn flush_due(&self, max_spans: usize, max_age: Duration) -> Vec<BlockMeta> {
+        let tenants: Vec<Arc<Tenant>> = self
+            .tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let mut written = Vec::new();
+        for t in tenants {
+            let spans = read_heads(&t.heads).active_span_count();
+            let age = t.flush.lock().await.last_cut.elapsed();
+            if spans == 0 || (spans < max_spans && age < max_age) {
+                continue;
+            }
+            match self.flush(&t.id).await {
+                Ok(Some(meta)) => written.push(meta),
+                Ok(None) => {}
+                // The spans stay in the head and the WAL; the next round retries.
+                Err(e) => tracing::error!(tenant = %t.id, error = %e, "flush failed"),
+            }
+        }
+        written
+    }
+
+    /// Flushes every tenant now (the admin `POST /flush`).
+    pub async fn flush_all(&self) -> Result<Vec<BlockMeta>, StoreError> {
+        let mut written = Vec::new();
+        for tenant in self.tenants() {
+            if let Some(meta) = self.flush(&tenant).await? {
+                written.push(meta);
+            }
+        }
+        Ok(written)
+    }
+
+    /// `object_store`'s local backend does not fsync; a block must be on disk before the
+    /// WAL segments it replaces are deleted.
+    fn sync_block(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
+        let dir = self
+            .tenants_dir
+            .join(tenant.as_str())
+            .join("blocks")
+            .join(id);
+        for file in [block::DATA_FILE, block::BLOOM_FILE, block::META_FILE] {
+            let path = dir.join(file);
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io("syncing block file", &path, e))?;
+        }
+        wal::sync_dir(&dir).map_err(|e| StoreError::io("syncing block directory", &dir, e))?;
+        let parent = self.tenants_dir.join(tenant.as_str()).join("blocks");
+        wal::sync_dir(&parent).map_err(|e| StoreError::io("syncing blocks directory", &parent, e))
     }
 
     /// Tenants with data (replayed or appended since open), sorted.
@@ -408,6 +641,70 @@ impl Store {
         wal::sync_dir(&t.wal_dir)
             .map_err(|e| StoreError::io("syncing wal directory", &t.wal_dir, e))
     }
+}
+
+fn block_read_error(tenant: &TenantId, b: &BlockReader, e: block::BlockError) -> ReadError {
+    ReadError::Block {
+        tenant: tenant.clone(),
+        block: b.meta().id.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// Opens every tenant's blocks (on a thread of its own with a small runtime, since `open`
+/// is synchronous and may be called from inside one). Incomplete blocks (a crash during a
+/// write: their spans are still in the WAL) are deleted; unreadable ones are reported and
+/// skipped.
+fn load_blocks(
+    objects: &Arc<dyn ObjectStore>,
+    tenants: &BTreeMap<TenantId, Arc<Tenant>>,
+) -> Result<Vec<String>, StoreError> {
+    let work = async {
+        let mut problems = Vec::new();
+        for (id, tenant) in tenants {
+            let listing = block::list_blocks(objects.as_ref(), id)
+                .await
+                .map_err(|e| StoreError::Block(e.to_string()))?;
+            for incomplete in &listing.incomplete {
+                tracing::warn!(tenant = %id, block = %incomplete, "removing an incomplete block left by an interrupted flush");
+                block::delete_block(objects.as_ref(), id, incomplete)
+                    .await
+                    .map_err(|e| StoreError::Block(e.to_string()))?;
+            }
+            for p in &listing.problems {
+                tracing::error!(tenant = %id, block = %p.id, error = %p.error, "skipping an unreadable block");
+                problems.push(format!("{id}/{}: {}", p.id, p.error));
+            }
+            let mut readers = Vec::new();
+            for meta in listing.blocks {
+                let block_id = meta.id.clone();
+                match BlockReader::open(Arc::clone(objects), meta).await {
+                    Ok(r) => readers.push(Arc::new(r)),
+                    Err(e) => {
+                        tracing::error!(tenant = %id, block = %block_id, error = %e, "skipping a block that does not open");
+                        problems.push(format!("{id}/{block_id}: {e}"));
+                    }
+                }
+            }
+            *tenant
+                .blocks
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = readers;
+        }
+        Ok(problems)
+    };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StoreError::io("starting a runtime to open blocks", "", e))?
+                    .block_on(work)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Block("opening blocks panicked".into())))
+    })
 }
 
 /// Deletes a segment file; false if it was already gone.

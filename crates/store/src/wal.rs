@@ -51,7 +51,10 @@ mod replay;
 mod writer;
 
 pub use record::{FORMAT_OTLP_TRACES_DATA, MAGIC, MAX_RECORD_BYTES};
-pub use replay::{CutReason, ReplayCut, ReplayReport, SkipReason, SkippedRecord};
+pub use replay::{
+    CutReason, ReplayCut, ReplayReport, SegmentReplay, SkipReason, SkippedRecord,
+    replay_segment_bytes,
+};
 
 pub(crate) use record::record_for_batch;
 pub(crate) use replay::replay_tenant;

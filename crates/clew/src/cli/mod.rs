@@ -1,5 +1,6 @@
 //! The terminal client: commands that talk to a running Clew over its query API.
 
+pub mod blocks;
 pub mod http;
 pub mod trace;
 pub mod waterfall;

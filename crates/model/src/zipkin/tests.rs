@@ -669,3 +669,35 @@ fn error_status_without_message_is_an_empty_error_tag() {
         Some("ERROR")
     );
 }
+
+/// Found by fuzzing: `error` with a stray `otel.status_description` (no `otel.status_code`)
+/// read as Error with an empty message plus a description attribute; written back, the
+/// attribute sat next to the status tags and the next read took it as the message.
+#[test]
+fn status_tags_written_back_read_back_the_same_status() {
+    let first = decode_one(json!({
+        "traceId": "0000000000000001", "id": "0000000000000002",
+        "tags": {"error": "", "otel.status_description": "bad"}
+    }));
+    let out = batch_to_zipkin(&first.batch);
+    assert_eq!(out[0].tags.get("otel.status_description"), None);
+    let again = batch_from_zipkin(out.clone());
+    let (_, _, span) = only_span(&again);
+    assert_eq!(span.status, only_span(&first).2.status);
+    assert_eq!(batch_to_zipkin(&again.batch), out);
+}
+
+/// Found by fuzzing: `name|{}|7` (no attributes, some dropped) was written back as
+/// `{"name":{}}`, which read back as another event (no dropped count) and was then written
+/// as `name`: the outbound form changed on every pass.
+#[test]
+fn event_without_attributes_is_written_as_its_name() {
+    let first = decode_one(json!({
+        "traceId": "0000000000000001", "id": "0000000000000002",
+        "annotations": [{"timestamp": 1, "value": "retry|{}|7"}]
+    }));
+    assert_eq!(only_span(&first).2.events[0].dropped_attributes_count, 7);
+    let out = batch_to_zipkin(&first.batch);
+    assert_eq!(out[0].annotations[0].value, "retry");
+    assert_eq!(batch_to_zipkin(&batch_from_zipkin(out.clone()).batch), out);
+}
