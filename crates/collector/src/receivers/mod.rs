@@ -2,6 +2,7 @@
 //! binary's wiring; everything past decoding goes through the shared pipeline step.
 
 mod grpc_count;
+mod http_body;
 pub mod jaeger;
 pub mod otlp_grpc;
 pub mod otlp_http;

@@ -12,19 +12,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::proto::Unreadable;
 use super::thrift::{ThriftProtocol, decode_batch};
 use crate::pipeline::{Pipeline, Refusal, TENANT_HEADER, retry_seconds, tenant_from_header};
+use crate::receivers::http_body::read_body;
 use crate::{CollectorMetrics, Limits, Protocol, Receiver, ReceiverError, SpanSink};
 
 const NAME: &str = "jaeger-thrift-http";
@@ -150,28 +150,6 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), Refusal> {
         }
     }
     Ok(())
-}
-
-/// The whole body, refused as soon as it is known to exceed `limit` bytes.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, Refusal> {
-    let too_large = Refusal::TooLarge {
-        limit,
-        decompressed: false,
-    };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large);
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
-        Err(e) => Err(Refusal::Malformed(format!(
-            "could not read the request body: {e}"
-        ))),
-    }
 }
 
 fn refusal_response(refusal: &Refusal) -> Response {
