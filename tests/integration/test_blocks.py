@@ -43,3 +43,30 @@ def test_flush_then_restart_keeps_every_span_once(clew_factory):
     )
     assert out.returncode == 0, out.stderr
     assert "1 blocks" in out.stdout and "blocky" in out.stdout, out.stdout
+
+
+def test_duckdb_reads_a_block(clew_factory):
+    import duckdb
+
+    clew = clew_factory().start()
+    body, tid, sids = json_trace("duck", spans=3)
+    body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"].append(
+        {"key": "http.route", "value": {"stringValue": "/ducks/{id}"}}
+    )
+    assert post(clew, body).status_code == 200
+    assert requests.post(clew.url("admin") + "/flush", timeout=30).status_code == 200
+    files = f"{clew.data_dir}/tenants/single-tenant/blocks/*/data.parquet"
+    rows = duckdb.sql(
+        f"SELECT lower(hex(trace_id)), lower(hex(span_id)), service_name, name, duration_nanos, http_route "
+        f"FROM read_parquet('{files}') ORDER BY name"
+    ).fetchall()
+    assert [r[0] for r in rows] == [tid] * 3
+    assert sorted(r[1] for r in rows) == sorted(sids)
+    assert {r[2] for r in rows} == {"duck"}
+    assert [r[3] for r in rows] == ["op-0", "op-1", "op-2"]
+    assert rows[0][5] == "/ducks/{id}"
+    # other attributes are typed key/value lists
+    keys = duckdb.sql(
+        f"SELECT DISTINCT a.key FROM read_parquet('{files}'), unnest(attributes) AS t(a) ORDER BY 1"
+    ).fetchall()
+    assert ("i",) in keys and ("nested",) in keys
