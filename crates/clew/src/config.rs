@@ -68,6 +68,21 @@ pub struct StorageConfig {
     pub max_pending_bytes: u64,
     pub head_max_spans: usize,
     pub head_max_age_seconds: u64,
+    pub retention_hours: u64,
+    /// Tenant → hours, overriding `retention_hours`.
+    pub tenant_retention_hours: std::collections::BTreeMap<String, u64>,
+}
+
+impl StorageConfig {
+    /// The time to live of a tenant's blocks; `None` keeps them forever.
+    pub fn retention(&self, tenant: &str) -> Option<std::time::Duration> {
+        let hours = self
+            .tenant_retention_hours
+            .get(tenant)
+            .copied()
+            .unwrap_or(self.retention_hours);
+        (hours > 0).then(|| std::time::Duration::from_secs(hours.saturating_mul(3600)))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,6 +265,27 @@ mod tests {
         assert_eq!(c.storage.durability, Durability::Relaxed);
         assert_eq!(c.receivers.limits.max_spans_per_request, 7);
         assert_eq!(c.query.listen.port(), 0);
+    }
+
+    #[test]
+    fn retention_per_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clew.toml");
+        std::fs::write(
+            &path,
+            "[storage]\nretention_hours = 24\n[storage.tenant_retention_hours]\nteam-a = 2\nteam-b = 0\n",
+        )
+        .unwrap();
+        let c = load(Some(&path), Vec::new(), &[]).unwrap();
+        let hours = |t: &str| c.storage.retention(t).map(|d| d.as_secs() / 3600);
+        assert_eq!(hours("team-a"), Some(2));
+        assert_eq!(hours("team-b"), None, "0 keeps forever");
+        assert_eq!(hours("single-tenant"), Some(24));
+        let defaults = load(None, Vec::new(), &[]).unwrap();
+        assert_eq!(
+            defaults.storage.retention("x").map(|d| d.as_secs()),
+            Some(336 * 3600)
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use clew_collector::{
     OtlpHttpReceiver, Receiver, SinkError, SpanLimits, SpanSink, UdpConfig, UdpFormat,
     ZipkinReceiver, jaeger_thrift_http_router,
 };
-use clew_model::{TenantId, TraceBatch};
+use clew_model::{TenantId, TraceBatch, UnixNanos};
 use clew_query::Querier;
 use clew_server::Readiness;
 use clew_store::{AppendError, Store, StoreConfig};
@@ -251,18 +251,27 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
         receiver_tasks.push((name, tokio::spawn(r.run(stop))));
     }
 
-    // Cuts heads into blocks when they reach their size or age limit.
+    // Cuts heads into blocks when they reach their size or age limit, and deletes blocks
+    // past their tenant's time to live.
     let flusher = {
         let store = Arc::clone(&store);
         let stop = intake_stop.clone();
         let max_spans = config.storage.head_max_spans;
         let max_age = Duration::from_secs(config.storage.head_max_age_seconds);
+        let storage = Arc::new(config.storage);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut flush_tick = tokio::time::interval(Duration::from_secs(1));
+            let mut retention_tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tick.tick() => { store.flush_due(max_spans, max_age).await; }
+                    _ = flush_tick.tick() => { store.flush_due(max_spans, max_age).await; }
+                    _ = retention_tick.tick() => {
+                        let ttl = |t: &TenantId| storage.retention(t.as_str());
+                        if let Err(e) = store.apply_retention(UnixNanos::now(), ttl).await {
+                            tracing::error!(error = %e, "retention failed");
+                        }
+                    }
                 }
             }
         })

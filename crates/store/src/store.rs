@@ -522,6 +522,53 @@ impl Store {
         written
     }
 
+    /// Deletes whole blocks that ended more than their tenant's time to live before `now`
+    /// (`ttl` gives it per tenant; `None` keeps everything). A block is first taken out of
+    /// reads, then deleted (`meta.json` first), so a query never sees half a block. Returns
+    /// what was removed, for the caller to report.
+    pub async fn apply_retention(
+        &self,
+        now: UnixNanos,
+        ttl: impl Fn(&TenantId) -> Option<Duration>,
+    ) -> Result<Vec<BlockMeta>, StoreError> {
+        let tenants: Vec<Arc<Tenant>> = self
+            .tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for t in tenants {
+            let Some(ttl) = ttl(&t.id) else {
+                continue;
+            };
+            let cutoff = now.saturating_sub(clew_model::DurationNanos::from(ttl));
+            let expired: Vec<Arc<BlockReader>> = {
+                let mut blocks = t.blocks.write().unwrap_or_else(PoisonError::into_inner);
+                let (old, keep): (Vec<_>, Vec<_>) =
+                    blocks.drain(..).partition(|b| b.meta().end_max < cutoff);
+                *blocks = keep;
+                old
+            };
+            for b in expired {
+                let meta = b.meta().clone();
+                block::delete_block(self.objects.as_ref(), &t.id, &meta.id)
+                    .await
+                    .map_err(|e| StoreError::Block(e.to_string()))?;
+                tracing::info!(
+                    tenant = %t.id,
+                    block = %meta.id,
+                    spans = meta.span_count,
+                    bytes = meta.size_bytes,
+                    "retention removed an expired block"
+                );
+                removed.push(meta);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Flushes every tenant now (the admin `POST /flush`).
     pub async fn flush_all(&self) -> Result<Vec<BlockMeta>, StoreError> {
         let mut written = Vec::new();

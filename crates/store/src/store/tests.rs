@@ -963,3 +963,35 @@ async fn an_incomplete_block_is_removed_and_its_spans_come_from_the_wal() {
     );
     assert_fixture(&store, &t).await;
 }
+
+#[tokio::test]
+async fn retention_removes_whole_expired_blocks_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(config(dir.path()));
+    let (a, b) = (tenant("a"), tenant("b"));
+    append_fixture(&store, &a).await; // spans end at 2_900 ns
+    append_fixture(&store, &b).await;
+    store.flush(&a).await.unwrap();
+    store.flush(&b).await.unwrap();
+    // a: 1 µs to live, b: forever; "now" is 10 µs
+    let removed = store
+        .apply_retention(UnixNanos(10_000), |t| {
+            (t == &a).then_some(Duration::from_micros(1))
+        })
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].tenant, a);
+    assert!(store.trace(&a, tid(1)).await.unwrap().is_empty());
+    assert_eq!(store.trace(&b, tid(1)).await.unwrap().len(), 2);
+    assert_eq!(store.blocks().len(), 1);
+    // a block still within its time to live stays
+    let kept = store
+        .apply_retention(UnixNanos(10_000), |_| Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert!(kept.is_empty());
+    drop(store);
+    let (store, _) = open(config(dir.path()));
+    assert_eq!(store.blocks().len(), 1, "the deleted block stays deleted");
+}
