@@ -70,3 +70,28 @@ def test_duckdb_reads_a_block(clew_factory):
         f"SELECT DISTINCT a.key FROM read_parquet('{files}'), unnest(attributes) AS t(a) ORDER BY 1"
     ).fetchall()
     assert ("i",) in keys and ("nested",) in keys
+
+
+def test_background_compaction_merges_blocks_of_a_window(clew_factory):
+    from conftest import wait_until
+
+    clew = clew_factory().start()
+    sent = {}
+    for _ in range(2):
+        body, tid, sids = json_trace("compact-me", spans=3)
+        assert post(clew, body).status_code == 200
+        sent[tid] = set(sids)
+        assert requests.post(clew.url("admin") + "/flush", timeout=30).json()["blocks"]
+    # the first compaction round runs as the server starts
+    clew.stop()
+    clew.start()
+
+    def one_block():
+        out = subprocess.run(
+            [CLEW_BIN, "blocks", "--set", f"data_dir={clew.data_dir}"], capture_output=True, text=True, timeout=30
+        )
+        return "1 blocks" in out.stdout
+
+    wait_until(one_block, what="compaction to merge the two blocks")
+    for tid, sids in sent.items():
+        assert trace_span_ids(clew, tid) == sids

@@ -68,6 +68,8 @@ pub struct StorageConfig {
     pub max_pending_bytes: u64,
     pub head_max_spans: usize,
     pub head_max_age_seconds: u64,
+    pub compaction_window_seconds: u64,
+    pub compaction_max_block_spans: u64,
     pub retention_hours: u64,
     /// Tenant → hours, overriding `retention_hours`.
     pub tenant_retention_hours: std::collections::BTreeMap<String, u64>,

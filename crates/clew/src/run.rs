@@ -251,8 +251,8 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
         receiver_tasks.push((name, tokio::spawn(r.run(stop))));
     }
 
-    // Cuts heads into blocks when they reach their size or age limit, and deletes blocks
-    // past their tenant's time to live.
+    // Cuts heads into blocks when they reach their size or age limit, merges the blocks of
+    // a time window, and deletes blocks past their tenant's time to live.
     let flusher = {
         let store = Arc::clone(&store);
         let stop = intake_stop.clone();
@@ -267,6 +267,10 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
                     _ = stop.cancelled() => break,
                     _ = flush_tick.tick() => { store.flush_due(max_spans, max_age).await; }
                     _ = retention_tick.tick() => {
+                        let window = Duration::from_secs(storage.compaction_window_seconds);
+                        if let Err(e) = store.compact(window, storage.compaction_max_block_spans).await {
+                            tracing::error!(error = %e, "compaction failed");
+                        }
                         let ttl = |t: &TenantId| storage.retention(t.as_str());
                         if let Err(e) = store.apply_retention(UnixNanos::now(), ttl).await {
                             tracing::error!(error = %e, "retention failed");

@@ -569,6 +569,96 @@ impl Store {
         Ok(removed)
     }
 
+    /// Merges each tenant's blocks whose spans start in the same `window` (by `start_min`)
+    /// into one block, as long as the merged block stays within `max_spans`; exact
+    /// duplicates (the same trace id, span id and start) are kept once. The new block is
+    /// written and synced before the old ones leave reads and are deleted, so a crash at any
+    /// point loses nothing: at worst both stay, reads deduplicate, and the next round merges
+    /// them again. Returns the blocks written.
+    pub async fn compact(
+        &self,
+        window: Duration,
+        max_spans: u64,
+    ) -> Result<Vec<BlockMeta>, StoreError> {
+        let window_nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let tenants: Vec<Arc<Tenant>> = self
+            .tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let mut written = Vec::new();
+        for t in tenants {
+            // One flush or compaction at a time per tenant: both change the block list.
+            let _guard = t.flush.lock().await;
+            let mut groups: BTreeMap<u64, Vec<Arc<BlockReader>>> = BTreeMap::new();
+            for b in t.blocks() {
+                groups
+                    .entry(b.meta().start_min.0 / window_nanos)
+                    .or_default()
+                    .push(b);
+            }
+            for (_, group) in groups {
+                // Oldest first, as many as fit in one block.
+                let mut chosen = Vec::new();
+                let mut total = 0u64;
+                for b in group {
+                    if total + b.meta().span_count > max_spans {
+                        break;
+                    }
+                    total += b.meta().span_count;
+                    chosen.push(b);
+                }
+                if chosen.len() < 2 {
+                    continue;
+                }
+                let mut spans = Vec::new();
+                for b in &chosen {
+                    spans.extend(
+                        b.all_spans()
+                            .await
+                            .map_err(|e| StoreError::Block(e.to_string()))?,
+                    );
+                }
+                let meta = block::write_block(
+                    self.objects.as_ref(),
+                    &t.id,
+                    spans,
+                    &self.config.block_options,
+                )
+                .await
+                .map_err(|e| StoreError::Block(e.to_string()))?;
+                self.sync_block(&t.id, &meta.id)?;
+                let reader = BlockReader::open(Arc::clone(&self.objects), meta.clone())
+                    .await
+                    .map_err(|e| StoreError::Block(e.to_string()))?;
+                let old: HashSet<String> = chosen.iter().map(|b| b.meta().id.clone()).collect();
+                {
+                    let mut blocks = t.blocks.write().unwrap_or_else(PoisonError::into_inner);
+                    blocks.retain(|b| !old.contains(&b.meta().id));
+                    blocks.push(Arc::new(reader));
+                    blocks.sort_by(|a, b| a.meta().id.cmp(&b.meta().id));
+                }
+                for id in &old {
+                    block::delete_block(self.objects.as_ref(), &t.id, id)
+                        .await
+                        .map_err(|e| StoreError::Block(e.to_string()))?;
+                }
+                tracing::info!(
+                    tenant = %t.id,
+                    block = %meta.id,
+                    merged = old.len(),
+                    spans = meta.span_count,
+                    bytes = meta.size_bytes,
+                    "compacted blocks"
+                );
+                written.push(meta);
+            }
+        }
+        Ok(written)
+    }
+
     /// Flushes every tenant now (the admin `POST /flush`).
     pub async fn flush_all(&self) -> Result<Vec<BlockMeta>, StoreError> {
         let mut written = Vec::new();

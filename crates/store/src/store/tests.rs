@@ -995,3 +995,54 @@ async fn retention_removes_whole_expired_blocks_per_tenant() {
     let (store, _) = open(config(dir.path()));
     assert_eq!(store.blocks().len(), 1, "the deleted block stays deleted");
 }
+
+#[tokio::test]
+async fn compaction_merges_a_window_into_one_block_and_keeps_duplicates_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("a");
+    {
+        let (store, _) = open(config(dir.path()));
+        append_fixture(&store, &t).await;
+        store.flush(&t).await.unwrap();
+        // an SDK retry of a span already flushed, and a new span of the same trace
+        store
+            .append(&t, batch("api", vec![span(1, 1, "GET /users", 1_000, 500)]))
+            .await
+            .unwrap();
+        store
+            .append(&t, batch("api", vec![span(1, 9, "render", 1_400, 50)]))
+            .await
+            .unwrap();
+        store.flush(&t).await.unwrap();
+        assert_eq!(store.blocks().len(), 2);
+        // a cap below the two blocks' total leaves them alone
+        assert!(
+            store
+                .compact(Duration::from_secs(3600), 6)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let merged = store
+            .compact(Duration::from_secs(3600), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].span_count, 6, "the retried span is kept once");
+        assert_eq!(store.blocks().len(), 1);
+        assert_eq!(store.trace(&t, tid(1)).await.unwrap().len(), 3);
+        assert!(
+            store
+                .compact(Duration::from_secs(3600), 1_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let (store, _) = open(config(dir.path()));
+    assert_eq!(store.blocks().len(), 1);
+    assert_eq!(store.trace(&t, tid(1)).await.unwrap().len(), 3);
+    assert_eq!(store.trace(&t, tid(2)).await.unwrap().len(), 3);
+    assert_eq!(all_ids(&store, &t).await, [tid(2), tid(1)]);
+    assert_eq!(store.services(&t).await.unwrap(), ["api", "db", "worker"]);
+}
