@@ -2,6 +2,9 @@
 //! once made a fuzz target fail) through the same checks the fuzz targets run
 //! (`clew_server::fuzzing`), on stable and in the normal test run.
 
+// Test helpers: a failed read of a kept input should stop the test loudly.
+#![allow(clippy::expect_used)]
+
 use std::path::PathBuf;
 
 /// Every file of `fuzz/regressions/<target>`, with its name.
