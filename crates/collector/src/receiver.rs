@@ -28,6 +28,24 @@ pub enum ReceiverError {
     },
 }
 
+/// Serves an HTTP receiver's router until `shutdown`: stops accepting at once, closes idle
+/// connections and waits for in-flight requests (and so for the sink's durability) before
+/// returning. Shared by every HTTP receiver so that they all stop the same way.
+pub(crate) async fn serve_http(
+    receiver: &'static str,
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> Result<(), ReceiverError> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(|e| ReceiverError::Serve {
+            receiver,
+            source: Box::new(e),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

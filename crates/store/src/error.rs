@@ -51,7 +51,10 @@ pub enum StoreError {
     #[error("data directory {} is in use by another clew process (lock file {})", dir.display(), lock.display())]
     Locked { dir: PathBuf, lock: PathBuf },
     #[error("block storage: {0}")]
-    Block(String),
+    Block(#[from] crate::block::BlockError),
+    /// The task opening blocks at start panicked.
+    #[error("opening blocks failed: {0}")]
+    OpeningBlocks(&'static str),
     #[error("invalid store config: {0}")]
     Config(&'static str),
     #[error("wal writer of tenant {0} has stopped")]

@@ -271,6 +271,15 @@ impl Store {
         }
     }
 
+    fn all_tenants(&self) -> Vec<Arc<Tenant>> {
+        self.tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
     fn tenant(&self, id: &TenantId) -> Option<Arc<Tenant>> {
         self.tenants
             .read()
@@ -422,13 +431,7 @@ impl Store {
 
     /// Blocks of every tenant, oldest first within a tenant.
     pub fn blocks(&self) -> Vec<BlockMeta> {
-        let tenants: Vec<Arc<Tenant>> = self
-            .tenants
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.all_tenants();
         tenants
             .iter()
             .flat_map(|t| {
@@ -469,12 +472,9 @@ impl Store {
                     spans,
                     &self.config.block_options,
                 )
-                .await
-                .map_err(|e| StoreError::Block(e.to_string()))?;
+                .await?;
                 self.sync_block(tenant, &meta.id)?;
-                let reader = BlockReader::open(Arc::clone(&self.objects), meta.clone())
-                    .await
-                    .map_err(|e| StoreError::Block(e.to_string()))?;
+                let reader = BlockReader::open(Arc::clone(&self.objects), meta.clone()).await?;
                 t.blocks
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -498,13 +498,7 @@ impl Store {
     /// Flushes every tenant whose active head holds at least `max_spans` spans or was last
     /// cut more than `max_age` ago (and is not empty). Returns the blocks written.
     pub async fn flush_due(&self, max_spans: usize, max_age: Duration) -> Vec<BlockMeta> {
-        let tenants: Vec<Arc<Tenant>> = self
-            .tenants
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.all_tenants();
         let mut written = Vec::new();
         for t in tenants {
             let spans = read_heads(&t.heads).active_span_count();
@@ -531,13 +525,7 @@ impl Store {
         now: UnixNanos,
         ttl: impl Fn(&TenantId) -> Option<Duration>,
     ) -> Result<Vec<BlockMeta>, StoreError> {
-        let tenants: Vec<Arc<Tenant>> = self
-            .tenants
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.all_tenants();
         let mut removed = Vec::new();
         for t in tenants {
             let Some(ttl) = ttl(&t.id) else {
@@ -553,9 +541,7 @@ impl Store {
             };
             for b in expired {
                 let meta = b.meta().clone();
-                block::delete_block(self.objects.as_ref(), &t.id, &meta.id)
-                    .await
-                    .map_err(|e| StoreError::Block(e.to_string()))?;
+                block::delete_block(self.objects.as_ref(), &t.id, &meta.id).await?;
                 tracing::info!(
                     tenant = %t.id,
                     block = %meta.id,
@@ -581,13 +567,7 @@ impl Store {
         max_spans: u64,
     ) -> Result<Vec<BlockMeta>, StoreError> {
         let window_nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let tenants: Vec<Arc<Tenant>> = self
-            .tenants
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.all_tenants();
         let mut written = Vec::new();
         for t in tenants {
             // One flush or compaction at a time per tenant: both change the block list.
@@ -615,11 +595,7 @@ impl Store {
                 }
                 let mut spans = Vec::new();
                 for b in &chosen {
-                    spans.extend(
-                        b.all_spans()
-                            .await
-                            .map_err(|e| StoreError::Block(e.to_string()))?,
-                    );
+                    spans.extend(b.all_spans().await?);
                 }
                 let meta = block::write_block(
                     self.objects.as_ref(),
@@ -627,12 +603,9 @@ impl Store {
                     spans,
                     &self.config.block_options,
                 )
-                .await
-                .map_err(|e| StoreError::Block(e.to_string()))?;
+                .await?;
                 self.sync_block(&t.id, &meta.id)?;
-                let reader = BlockReader::open(Arc::clone(&self.objects), meta.clone())
-                    .await
-                    .map_err(|e| StoreError::Block(e.to_string()))?;
+                let reader = BlockReader::open(Arc::clone(&self.objects), meta.clone()).await?;
                 let old: HashSet<String> = chosen.iter().map(|b| b.meta().id.clone()).collect();
                 {
                     let mut blocks = t.blocks.write().unwrap_or_else(PoisonError::into_inner);
@@ -641,9 +614,7 @@ impl Store {
                     blocks.sort_by(|a, b| a.meta().id.cmp(&b.meta().id));
                 }
                 for id in &old {
-                    block::delete_block(self.objects.as_ref(), &t.id, id)
-                        .await
-                        .map_err(|e| StoreError::Block(e.to_string()))?;
+                    block::delete_block(self.objects.as_ref(), &t.id, id).await?;
                 }
                 tracing::info!(
                     tenant = %t.id,
@@ -704,13 +675,7 @@ impl Store {
     /// does nothing.
     pub async fn shutdown(&self) -> Result<(), StoreError> {
         self.shutting_down.store(true, Ordering::Release);
-        let tenants: Vec<Arc<Tenant>> = self
-            .tenants
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
+        let tenants = self.all_tenants();
         // Ask every writer first so that they close in parallel.
         let mut waiting = Vec::new();
         for tenant in &tenants {
@@ -799,14 +764,10 @@ fn load_blocks(
     let work = async {
         let mut problems = Vec::new();
         for (id, tenant) in tenants {
-            let listing = block::list_blocks(objects.as_ref(), id)
-                .await
-                .map_err(|e| StoreError::Block(e.to_string()))?;
+            let listing = block::list_blocks(objects.as_ref(), id).await?;
             for incomplete in &listing.incomplete {
                 tracing::warn!(tenant = %id, block = %incomplete, "removing an incomplete block left by an interrupted flush");
-                block::delete_block(objects.as_ref(), id, incomplete)
-                    .await
-                    .map_err(|e| StoreError::Block(e.to_string()))?;
+                block::delete_block(objects.as_ref(), id, incomplete).await?;
             }
             for p in &listing.problems {
                 tracing::error!(tenant = %id, block = %p.id, error = %p.error, "skipping an unreadable block");
@@ -840,7 +801,11 @@ fn load_blocks(
                     .block_on(work)
             })
             .join()
-            .unwrap_or_else(|_| Err(StoreError::Block("opening blocks panicked".into())))
+            .unwrap_or_else(|_| {
+                Err(StoreError::OpeningBlocks(
+                    "the thread opening blocks panicked",
+                ))
+            })
     })
 }
 

@@ -105,13 +105,7 @@ impl Receiver for SamplingHttpServer {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "sampling strategies (HTTP) listening");
         }
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .map_err(|e| ReceiverError::Serve {
-                receiver: NAME,
-                source: Box::new(e),
-            })
+        crate::receiver::serve_http(NAME, self.listener, self.router, shutdown).await
     }
 }
 

@@ -90,15 +90,7 @@ impl Receiver for ZipkinReceiver {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "Zipkin receiver listening");
         }
-        axum::serve(self.listener, self.router)
-            // Stops accepting at once and waits for in-flight requests (and so for the
-            // sink's durability) before returning.
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .map_err(|e| ReceiverError::Serve {
-                receiver: NAME,
-                source: Box::new(e),
-            })
+        crate::receiver::serve_http(NAME, self.listener, self.router, shutdown).await
     }
 }
 
