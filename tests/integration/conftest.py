@@ -45,9 +45,11 @@ LISTEN_KEYS = (
 class Clew:
     """One clew all-in-one process with its own data dir; restartable on the same dir."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), env=None):
         self.data_dir = Path(data_dir)
         self.extra_args = list(extra_args)
+        # Extra environment for the process (e.g. CLEW_CRASH_AT); replaced, not merged, per start.
+        self.env = dict(env or {})
         self.proc = None
         self.addrs = {}
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
@@ -61,7 +63,7 @@ class Clew:
             args += ["--set", f"{key}=127.0.0.1:0"]
         args += ["--set", f"data_dir={self.data_dir}"] + self.extra_args
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
 
         def is_ready():
             if self.proc.poll() is not None:
@@ -108,8 +110,8 @@ def clew_factory():
     started = []
     tmp = tempfile.TemporaryDirectory(prefix="clew-it-")
 
-    def make(name="data", extra_args=()):
-        c = Clew(Path(tmp.name) / name, extra_args)
+    def make(name="data", extra_args=(), env=None):
+        c = Clew(Path(tmp.name) / name, extra_args, env)
         started.append(c)
         return c
 

@@ -95,3 +95,32 @@ def test_background_compaction_merges_blocks_of_a_window(clew_factory):
     wait_until(one_block, what="compaction to merge the two blocks")
     for tid, sids in sent.items():
         assert trace_span_ids(clew, tid) == sids
+
+
+def test_retention_deletes_expired_blocks_and_reports_them(clew_factory):
+    from conftest import wait_until
+
+    clew = clew_factory(
+        extra_args=["--set", "storage.retention_hours=24", "--set", "storage.maintenance_interval_seconds=1"]
+    ).start()
+    month = 30 * 24 * 3600 * 10**9
+    body, old_tid, _ = json_trace("ancient", spans=3)
+    for s in body["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        s["startTimeUnixNano"] = str(int(s["startTimeUnixNano"]) - month)
+        s["endTimeUnixNano"] = str(int(s["endTimeUnixNano"]) - month)
+    assert post(clew, body).status_code == 200
+    assert requests.post(clew.url("admin") + "/flush", timeout=30).json()["blocks"]
+    body, new_tid, new_sids = json_trace("recent", spans=2)
+    assert post(clew, body).status_code == 200
+    assert requests.post(clew.url("admin") + "/flush", timeout=30).json()["blocks"]
+
+    def expired():
+        metrics = requests.get(clew.url("admin") + "/metrics", timeout=10).text
+        return 'clew_blocks_expired_total{tenant="single-tenant"} 1' in metrics
+
+    wait_until(expired, what="retention to delete the month-old block")
+    assert "retention removed an expired block" in clew.logs()
+    assert trace_span_ids(clew, old_tid) == set()
+    assert trace_span_ids(clew, new_tid) == set(new_sids)
+    metas = list((clew.data_dir / "tenants/single-tenant/blocks").glob("*/meta.json"))
+    assert len(metas) == 1

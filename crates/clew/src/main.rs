@@ -2,6 +2,7 @@
 //! Subcommands: `all-in-one` (the default: every role in one process on the embedded
 //! store), `config default`, the terminal client `trace` and the load generator `gen`.
 
+mod bench_store;
 mod cli;
 mod config;
 // `gen` is reserved in edition 2024, hence the raw identifier.
@@ -44,6 +45,9 @@ enum Command {
     Trace(cli::trace::TraceArgs),
     /// Send synthetic traces over OTLP, Jaeger or Zipkin and report throughput and latency.
     Gen(r#gen::GenArgs),
+    /// Store benchmark: fill a data directory and time trace-by-id (see scripts/bench-store.sh).
+    #[command(hide = true)]
+    BenchStore(bench_store::BenchStoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -69,8 +73,12 @@ fn main() -> anyhow::Result<()> {
         Command::Trace(args) => cli::trace::run(args),
         Command::Blocks => {
             let config = config::load(cli.config.as_deref(), std::env::vars(), &cli.sets)?;
-            cli::blocks::run(&config.data_dir)
+            cli::blocks::run(&config.data_dir, &config.storage.block_storage())
         }
         Command::Gen(args) => r#gen::run(args),
+        Command::BenchStore(args) => {
+            let config = config::load(cli.config.as_deref(), std::env::vars(), &cli.sets)?;
+            bench_store::run(args, &config)
+        }
     }
 }

@@ -101,6 +101,9 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
         },
         wal_segment_max_bytes: config.storage.wal_segment_max_bytes,
         max_pending_bytes: config.storage.max_pending_bytes,
+        block_storage: config.storage.block_storage(),
+        head_hard_limit_spans: config.storage.head_hard_limit_spans,
+        cache: config.storage.cache.options(),
         ..StoreConfig::default()
     };
     let store = Arc::new(
@@ -261,7 +264,9 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
         let storage = Arc::new(config.storage);
         tokio::spawn(async move {
             let mut flush_tick = tokio::time::interval(Duration::from_secs(1));
-            let mut retention_tick = tokio::time::interval(Duration::from_secs(60));
+            let mut retention_tick = tokio::time::interval(Duration::from_secs(
+                storage.maintenance_interval_seconds.max(1),
+            ));
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,

@@ -9,6 +9,9 @@
 //! derives no serialization of its own: every wire or disk shape is a named conversion
 //! (see `otlp`), so a format never changes by accident when a field is added here.
 
+// The fuzz targets' regression replay, shared by every crate's tests; not a stable API.
+#[doc(hidden)]
+pub mod fuzz_replay;
 mod ids;
 pub mod otlp;
 mod span;

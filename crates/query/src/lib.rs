@@ -10,6 +10,7 @@
 
 mod skew;
 mod trace;
+pub mod traceql;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -57,6 +57,12 @@ pub enum StoreError {
     OpeningBlocks(&'static str),
     #[error("invalid store config: {0}")]
     Config(&'static str),
+    /// The block storage backend could not be set up from its configuration.
+    #[error("block storage backend {what}: {source}")]
+    Backend {
+        what: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("wal writer of tenant {0} has stopped")]
     WriterStopped(TenantId),
     /// The generation is not frozen (never cut, already released, or still active).

@@ -14,8 +14,10 @@
 //! is in a WAL record that was fsynced (unless [`Durability::Relaxed`]) and is visible to
 //! every read. See [`wal`] for the format and for how the head is cut for block flushes.
 
+mod backend;
 pub mod block;
 mod error;
+pub mod faults;
 mod filter;
 // The WAL fuzz target's and its regression test's check (see `fuzzing.rs`); not a stable API.
 #[doc(hidden)]
@@ -27,6 +29,7 @@ pub mod wal;
 
 use std::path::PathBuf;
 
+pub use backend::{BlockStorage, S3Options};
 pub use error::{AppendError, ReadError, StoreError};
 pub use filter::SpanFilter;
 pub use head::FrozenHead;
@@ -47,8 +50,16 @@ pub struct StoreConfig {
     /// bound. A single batch larger than this can never be accepted, so keep it above the
     /// receivers' maximum request size.
     pub max_pending_bytes: u64,
+    /// Spans a tenant's head may hold, flushed or not, before appends are refused with
+    /// [`AppendError::Overloaded`]: the bound on memory when flushes cannot keep up or keep
+    /// failing (block storage down, disk full). 0: no bound.
+    pub head_hard_limit_spans: usize,
     /// How blocks are written (row group size, compression, bloom filter).
     pub block_options: block::BlockOptions,
+    /// Where blocks are kept.
+    pub block_storage: BlockStorage,
+    /// Byte bounds of the caches for block reads (bloom filters, footers, pages).
+    pub cache: block::CacheOptions,
 }
 
 impl Default for StoreConfig {
@@ -58,7 +69,10 @@ impl Default for StoreConfig {
             durability: Durability::default(),
             wal_segment_max_bytes: 64 * 1024 * 1024,
             max_pending_bytes: 64 * 1024 * 1024,
+            head_hard_limit_spans: 1_000_000,
             block_options: block::BlockOptions::default(),
+            block_storage: BlockStorage::default(),
+            cache: block::CacheOptions::default(),
         }
     }
 }

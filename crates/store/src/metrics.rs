@@ -21,6 +21,8 @@ pub(crate) struct Metrics {
     wal_segments: Family<TenantLabel, Gauge>,
     head_spans: Family<TenantLabel, Gauge>,
     wal_replay_cut_bytes: Family<TenantLabel, Counter>,
+    blocks_quarantined: Family<TenantLabel, Counter>,
+    blocks_expired: Family<TenantLabel, Counter>,
     /// Per disk rather than per tenant: fsync latency is a property of the device.
     wal_fsync_duration: Histogram,
     pub(crate) pending_bytes: Gauge,
@@ -34,6 +36,8 @@ pub(crate) struct TenantMetrics {
     pub(crate) wal_segments: Gauge,
     pub(crate) head_spans: Gauge,
     pub(crate) wal_replay_cut_bytes: Counter,
+    pub(crate) blocks_quarantined: Counter,
+    pub(crate) blocks_expired: Counter,
     pub(crate) wal_fsync_duration: Histogram,
 }
 
@@ -45,6 +49,8 @@ impl Metrics {
             wal_segments: Family::default(),
             head_spans: Family::default(),
             wal_replay_cut_bytes: Family::default(),
+            blocks_quarantined: Family::default(),
+            blocks_expired: Family::default(),
             // 100 µs to about 3.3 s: local SSDs sit at the low end, network disks higher.
             wal_fsync_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             pending_bytes: Gauge::default(),
@@ -81,6 +87,16 @@ impl Metrics {
             m.wal_replay_cut_bytes.clone(),
         );
         registry.register(
+            "clew_blocks_quarantined",
+            "Damaged blocks moved to quarantine (at start or when a read found the damage)",
+            m.blocks_quarantined.clone(),
+        );
+        registry.register(
+            "clew_blocks_expired",
+            "Blocks deleted by retention (everything in them older than the tenant's time to live)",
+            m.blocks_expired.clone(),
+        );
+        registry.register(
             "clew_wal_pending_bytes",
             "Encoded bytes accepted but not yet committed, all tenants",
             m.pending_bytes.clone(),
@@ -98,6 +114,8 @@ impl Metrics {
             wal_segments: self.wal_segments.get_or_create_owned(&label),
             head_spans: self.head_spans.get_or_create_owned(&label),
             wal_replay_cut_bytes: self.wal_replay_cut_bytes.get_or_create_owned(&label),
+            blocks_quarantined: self.blocks_quarantined.get_or_create_owned(&label),
+            blocks_expired: self.blocks_expired.get_or_create_owned(&label),
             wal_fsync_duration: self.wal_fsync_duration.clone(),
         }
     }

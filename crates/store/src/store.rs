@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use clew_model::{SpanKind, SpanRecord, TenantId, TraceBatch, TraceId, UnixNanos};
 use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 
@@ -30,6 +29,8 @@ use crate::{Durability, StoreConfig};
 
 /// What an overloaded caller is told to wait: about one commit cycle of a busy disk.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// What a caller is told to wait when the head is full: about one flush attempt.
+const HEAD_FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The store: per tenant, a WAL and an in-memory head. `Send + Sync`; share it in an `Arc`.
 pub struct Store {
@@ -43,8 +44,10 @@ pub struct Store {
     /// Where blocks live: `<data_dir>/tenants` on the local file system, so a tenant's
     /// blocks sit beside its WAL (`tenants/<tenant>/blocks/<id>/`).
     objects: Arc<dyn ObjectStore>,
-    /// Blocks that could not be opened at start, reported and left out of reads.
-    block_problems: Vec<String>,
+    /// Bloom filters, footers and pages of every tenant's blocks, bounded in bytes.
+    cache: Arc<block::BlockCache>,
+    /// Damaged blocks found at open or by reads: quarantined, reported, left out of reads.
+    block_problems: std::sync::Mutex<Vec<String>>,
     /// Held for the store's lifetime: the OS releases the lock when the process dies,
     /// so a `kill -9` never leaves a stale lock behind.
     _lock: fs::File,
@@ -118,17 +121,13 @@ impl Store {
             .map_err(|e| StoreError::io("creating data directory", &tenants_dir, e))?;
         let lock = lock_data_dir(&config.data_dir)?;
         let pending = Pending::new(config.max_pending_bytes, metrics.pending_bytes.clone());
-        let objects: Arc<dyn ObjectStore> =
-            Arc::new(LocalFileSystem::new_with_prefix(&tenants_dir).map_err(|e| {
-                StoreError::io(
-                    "opening block storage in",
-                    &tenants_dir,
-                    io::Error::other(e),
-                )
-            })?);
+        let objects = config.block_storage.open(&tenants_dir)?;
+        let cache = Arc::new(block::BlockCache::new(&config.cache)?);
+        cache.register_metrics(registry);
         let mut store = Store {
             objects,
-            block_problems: Vec::new(),
+            cache,
+            block_problems: std::sync::Mutex::new(Vec::new()),
             _lock: lock,
             config,
             tenants_dir,
@@ -138,26 +137,27 @@ impl Store {
             reports: Vec::new(),
             shutting_down: AtomicBool::new(false),
         };
-        let entries = fs::read_dir(&store.tenants_dir)
-            .map_err(|e| StoreError::io("listing tenants", &store.tenants_dir, e))?;
+        let ids = tenant_ids(&store.tenants_dir, &store.objects)?;
+        let mut prepared = on_side_runtime(prepare_blocks(&store.objects, &ids))?;
         let mut tenants = BTreeMap::new();
-        for entry in entries {
-            let entry =
-                entry.map_err(|e| StoreError::io("listing tenants", &store.tenants_dir, e))?;
-            let path = entry.path();
-            let id = entry
-                .file_name()
-                .to_str()
-                .and_then(|name| TenantId::new(name).ok());
-            let Some(id) = id.filter(|_| path.is_dir()) else {
-                tracing::warn!(path = %path.display(), "ignoring an entry that is not a tenant directory");
-                continue;
-            };
-            let wal_dir = path.join("wal");
-            // A tenant directory may exist without a WAL (created by hand or by other data);
-            // the writer needs the directory to open segments in.
+        for id in ids {
+            let wal_dir = store.tenants_dir.join(id.as_str()).join("wal");
+            // A tenant may have blocks but no WAL yet (a new machine on shared object
+            // storage, or a directory created by hand); the writer needs the directory.
             fs::create_dir_all(&wal_dir)
                 .map_err(|e| StoreError::io("creating wal directory", &wal_dir, e))?;
+            let blocks = prepared.remove(&id).unwrap_or_default();
+            // Segments a block already holds: a crash came between the block's write and
+            // their deletion. Replaying them would store their spans twice.
+            let mut covered_max = 0;
+            for seq in blocks.metas.iter().flat_map(|m| &m.provenance.wal_segments) {
+                covered_max = covered_max.max(*seq);
+                if remove_segment(&wal_dir, *seq)? {
+                    tracing::warn!(tenant = %id, segment = seq, "deleting a wal segment a block already holds (interrupted flush)");
+                }
+            }
+            wal::sync_dir(&wal_dir)
+                .map_err(|e| StoreError::io("syncing wal directory", &wal_dir, e))?;
             let replayed = wal::replay_tenant(&id, &wal_dir)?;
             let report = replayed.report;
             let metrics = store.metrics.tenant(&id);
@@ -172,17 +172,29 @@ impl Store {
                 skipped_records = report.skipped_records.len(),
                 "replayed wal"
             );
-            let tenant = store.start_tenant(
-                id.clone(),
-                wal_dir,
-                replayed.heads,
-                replayed.next_seq,
-                metrics,
-            )?;
-            tenants.insert(id, Arc::new(tenant));
+            // New segments must never take a number a block claims, or a later start
+            // would delete them unflushed.
+            let next_seq = replayed.next_seq.max(covered_max.saturating_add(1));
+            metrics
+                .blocks_quarantined
+                .inc_by(blocks.problems.len() as u64);
+            let tenant =
+                store.start_tenant(id.clone(), wal_dir, replayed.heads, next_seq, metrics)?;
+            store
+                .block_problems
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(blocks.problems);
+            tenants.insert(id, (Arc::new(tenant), blocks.metas));
             store.reports.push(report);
         }
-        store.block_problems = load_blocks(&store.objects, &tenants)?;
+        let opened = on_side_runtime(open_readers(&store.objects, &store.cache, &tenants))?;
+        store
+            .block_problems
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(opened);
+        let tenants = tenants.into_iter().map(|(id, (t, _))| (id, t)).collect();
         store.tenants = RwLock::new(tenants);
         store.reports.sort_by(|a, b| a.tenant.cmp(&b.tenant));
         Ok(store)
@@ -250,6 +262,14 @@ impl Store {
                 })?;
         let spans = indexable(tenant, batch);
         let tenant = self.tenant_or_create(tenant)?;
+        let limit = self.config.head_hard_limit_spans;
+        if limit > 0 && tenant.metrics.head_spans.get() >= gauge_value(limit) {
+            // Flushing has fallen behind or is failing: ask senders to wait rather than
+            // grow the head until memory runs out. Logged by the flusher's own errors.
+            return Err(AppendError::Overloaded {
+                retry_after: HEAD_FULL_RETRY_AFTER,
+            });
+        }
         let (done, result) = oneshot::channel();
         let request = Request::Append(AppendRequest {
             record,
@@ -344,10 +364,13 @@ impl Store {
             if !b.may_contain(id) {
                 continue;
             }
-            let found = b
-                .trace(id)
-                .await
-                .map_err(|e| block_read_error(tenant, &b, e))?;
+            let found = match b.trace(id).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.on_block_read_error(&t, &b, e).await?;
+                    continue;
+                }
+            };
             spans.extend(
                 found
                     .into_iter()
@@ -376,10 +399,13 @@ impl Store {
             .map(|(start, id)| (id, start))
             .collect();
         for b in t.blocks() {
-            let found = b
-                .find_trace_ids(filter, limit)
-                .await
-                .map_err(|e| block_read_error(tenant, &b, e))?;
+            let found = match b.find_trace_ids(filter, limit).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.on_block_read_error(&t, &b, e).await?;
+                    continue;
+                }
+            };
             for (id, start) in found {
                 let e = starts.entry(id).or_insert(start);
                 *e = (*e).min(start);
@@ -443,9 +469,45 @@ impl Store {
             .collect()
     }
 
-    /// Blocks found at open that could not be used (they are left in place and skipped).
-    pub fn block_problems(&self) -> &[String] {
-        &self.block_problems
+    /// Blocks found damaged, at open or by a read since: each was quarantined (moved to
+    /// `<tenant>/quarantine/<id>/`) or, if even that failed, skipped.
+    pub fn block_problems(&self) -> Vec<String> {
+        self.block_problems
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A read of a block failed. Damage (see [`block::BlockError::is_damage`]) takes the
+    /// block out of reads and quarantines it, and the read goes on without it, the spans
+    /// of the block being unrecoverable; any other failure (storage unavailable) fails the
+    /// read, since answering without the block would hide spans that still exist.
+    async fn on_block_read_error(
+        &self,
+        t: &Tenant,
+        b: &BlockReader,
+        e: block::BlockError,
+    ) -> Result<(), ReadError> {
+        if !e.is_damage() {
+            return Err(block_read_error(&t.id, b, e));
+        }
+        let id = b.meta().id.clone();
+        let removed = {
+            let mut blocks = t.blocks.write().unwrap_or_else(PoisonError::into_inner);
+            let before = blocks.len();
+            blocks.retain(|x| x.meta().id != id);
+            blocks.len() < before
+        };
+        // Another read may have found the same damage first.
+        if removed {
+            let line = quarantine(&self.objects, &t.id, &id, &e.to_string()).await;
+            t.metrics.blocks_quarantined.inc();
+            self.block_problems
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line);
+        }
+        Ok(())
     }
 
     /// Cuts the tenant's head and writes everything frozen into a block, then releases the
@@ -461,20 +523,35 @@ impl Store {
             state.pending.push(frozen);
         }
         state.last_cut = Instant::now();
+        crate::faults::crash_point("flush.cut");
         let mut last = None;
         while let Some(frozen) = state.pending.first() {
             let generation = frozen.generation();
-            let spans: Vec<SpanRecord> = frozen.spans().cloned().collect();
-            if !spans.is_empty() {
-                let meta = block::write_block(
+            if frozen.span_count() > 0 {
+                let provenance = block::Provenance {
+                    wal_segments: frozen.segments(),
+                    compacted_from: Vec::new(),
+                };
+                // Decoded a row group at a time: the head keeps spans encoded, and a
+                // flush must not need memory for all of them decoded at once.
+                let chunks = frozen.sorted_chunks(self.config.block_options.row_group_spans);
+                let meta = block::write_block_sorted(
                     self.objects.as_ref(),
                     tenant,
-                    spans,
+                    chunks,
+                    frozen.trace_count(),
                     &self.config.block_options,
+                    provenance,
                 )
                 .await?;
                 self.sync_block(tenant, &meta.id)?;
-                let reader = BlockReader::open(Arc::clone(&self.objects), meta.clone()).await?;
+                crate::faults::crash_point("flush.block_written");
+                let reader = BlockReader::open_with_cache(
+                    Arc::clone(&self.objects),
+                    meta.clone(),
+                    Arc::clone(&self.cache),
+                )
+                .await?;
                 t.blocks
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -549,18 +626,19 @@ impl Store {
                     bytes = meta.size_bytes,
                     "retention removed an expired block"
                 );
+                t.metrics.blocks_expired.inc();
                 removed.push(meta);
             }
         }
         Ok(removed)
     }
 
-    /// Merges each tenant's blocks whose spans start in the same `window` (by `start_min`)
-    /// into one block, as long as the merged block stays within `max_spans`; exact
+    /// Merges each tenant's blocks whose spans start in the same `window` (by `start_min`),
+    /// size-tiered (see `choose_for_merge`) and within `max_spans` per merged block; exact
     /// duplicates (the same trace id, span id and start) are kept once. The new block is
-    /// written and synced before the old ones leave reads and are deleted, so a crash at any
-    /// point loses nothing: at worst both stay, reads deduplicate, and the next round merges
-    /// them again. Returns the blocks written.
+    /// written and synced before the old ones leave reads and are deleted; a crash between
+    /// the two is finished at the next start (the new block names what it replaces).
+    /// Returns the blocks written.
     pub async fn compact(
         &self,
         window: Duration,
@@ -580,32 +658,23 @@ impl Store {
                     .push(b);
             }
             for (_, group) in groups {
-                // Oldest first, as many as fit in one block.
-                let mut chosen = Vec::new();
-                let mut total = 0u64;
-                for b in group {
-                    if total + b.meta().span_count > max_spans {
-                        break;
-                    }
-                    total += b.meta().span_count;
-                    chosen.push(b);
-                }
+                let chosen = choose_for_merge(group, max_spans);
                 if chosen.len() < 2 {
                     continue;
                 }
-                let mut spans = Vec::new();
-                for b in &chosen {
-                    spans.extend(b.all_spans().await?);
-                }
-                let meta = block::write_block(
-                    self.objects.as_ref(),
-                    &t.id,
-                    spans,
-                    &self.config.block_options,
+                // Streams: memory stays bounded whatever the blocks' size; sets
+                // `compacted_from` to the chosen blocks' ids.
+                let meta =
+                    block::merge_blocks(&self.objects, &t.id, &chosen, &self.config.block_options)
+                        .await?;
+                self.sync_block(&t.id, &meta.id)?;
+                crate::faults::crash_point("compact.block_written");
+                let reader = BlockReader::open_with_cache(
+                    Arc::clone(&self.objects),
+                    meta.clone(),
+                    Arc::clone(&self.cache),
                 )
                 .await?;
-                self.sync_block(&t.id, &meta.id)?;
-                let reader = BlockReader::open(Arc::clone(&self.objects), meta.clone()).await?;
                 let old: HashSet<String> = chosen.iter().map(|b| b.meta().id.clone()).collect();
                 {
                     let mut blocks = t.blocks.write().unwrap_or_else(PoisonError::into_inner);
@@ -615,6 +684,7 @@ impl Store {
                 }
                 for id in &old {
                     block::delete_block(self.objects.as_ref(), &t.id, id).await?;
+                    crate::faults::crash_point("compact.old_partly_deleted");
                 }
                 tracing::info!(
                     tenant = %t.id,
@@ -644,6 +714,10 @@ impl Store {
     /// `object_store`'s local backend does not fsync; a block must be on disk before the
     /// WAL segments it replaces are deleted.
     fn sync_block(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
+        // A successful put to a remote object store is durable.
+        if !self.config.block_storage.is_local() {
+            return Ok(());
+        }
         let dir = self
             .tenants_dir
             .join(tenant.as_str())
@@ -739,10 +813,38 @@ impl Store {
             if remove_segment(&t.wal_dir, seq)? {
                 t.metrics.wal_segments.dec();
             }
+            crate::faults::crash_point("flush.wal_partly_released");
         }
         wal::sync_dir(&t.wal_dir)
             .map_err(|e| StoreError::io("syncing wal directory", &t.wal_dir, e))
     }
+}
+
+/// Which blocks of one window to merge now, size-tiered: blocks that reached half the cap
+/// are done; of the rest, smallest first, as many as fit under the cap, but never a block
+/// more than twice the size of all smaller ones chosen. So small blocks merge with each
+/// other first, and a large block is rewritten only when enough new spans have gathered
+/// to be worth it: each span is rewritten about log2(cap / flushed block) times, not once
+/// per round (which a slow trickle of small flushes would otherwise cause).
+fn choose_for_merge(group: Vec<Arc<BlockReader>>, max_spans: u64) -> Vec<Arc<BlockReader>> {
+    let mut candidates: Vec<Arc<BlockReader>> = group
+        .into_iter()
+        .filter(|b| b.meta().span_count < max_spans / 2)
+        .collect();
+    candidates.sort_by(|a, b| {
+        (a.meta().span_count, &a.meta().id).cmp(&(b.meta().span_count, &b.meta().id))
+    });
+    let mut chosen = Vec::new();
+    let mut total = 0u64;
+    for b in candidates {
+        let n = b.meta().span_count;
+        if total + n > max_spans || (!chosen.is_empty() && n > total.saturating_mul(2)) {
+            break;
+        }
+        total += n;
+        chosen.push(b);
+    }
+    chosen
 }
 
 fn block_read_error(tenant: &TenantId, b: &BlockReader, e: block::BlockError) -> ReadError {
@@ -753,44 +855,152 @@ fn block_read_error(tenant: &TenantId, b: &BlockReader, e: block::BlockError) ->
     }
 }
 
-/// Opens every tenant's blocks (on a thread of its own with a small runtime, since `open`
-/// is synchronous and may be called from inside one). Incomplete blocks (a crash during a
-/// write: their spans are still in the WAL) are deleted; unreadable ones are reported and
-/// skipped.
-fn load_blocks(
+/// Tenants with data: a directory under `<data_dir>/tenants` (their WAL) or a folder in the
+/// block storage (which is the same place for the local backend, elsewhere for S3), sorted.
+fn tenant_ids(
+    tenants_dir: &Path,
     objects: &Arc<dyn ObjectStore>,
-    tenants: &BTreeMap<TenantId, Arc<Tenant>>,
+) -> Result<Vec<TenantId>, StoreError> {
+    let mut ids = std::collections::BTreeSet::new();
+    let entries =
+        fs::read_dir(tenants_dir).map_err(|e| StoreError::io("listing tenants", tenants_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io("listing tenants", tenants_dir, e))?;
+        let path = entry.path();
+        let id = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| TenantId::new(name).ok());
+        match id.filter(|_| path.is_dir()) {
+            Some(id) => {
+                ids.insert(id);
+            }
+            None => {
+                tracing::warn!(path = %path.display(), "ignoring an entry that is not a tenant directory");
+            }
+        }
+    }
+    let listed = on_side_runtime(async {
+        block::list_tenants(objects.as_ref())
+            .await
+            .map_err(StoreError::Block)
+    })?;
+    ids.extend(listed);
+    Ok(ids.into_iter().collect())
+}
+
+/// A tenant's complete blocks after [`prepare_blocks`], and what could not be used.
+#[derive(Default)]
+struct Prepared {
+    metas: Vec<BlockMeta>,
+    problems: Vec<String>,
+}
+
+/// Lists every tenant's blocks and finishes what a crash interrupted: incomplete blocks (a
+/// write cut short: their spans are still in the WAL or in the blocks being merged) and
+/// blocks a complete merged block replaces (a compaction cut short) are deleted; blocks
+/// whose `meta.json` is unusable are quarantined and reported.
+async fn prepare_blocks(
+    objects: &Arc<dyn ObjectStore>,
+    ids: &[TenantId],
+) -> Result<BTreeMap<TenantId, Prepared>, StoreError> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let listing = block::list_blocks(objects.as_ref(), id).await?;
+        for incomplete in &listing.incomplete {
+            tracing::warn!(tenant = %id, block = %incomplete, "removing an incomplete block left by an interrupted write");
+            block::delete_block(objects.as_ref(), id, incomplete).await?;
+        }
+        let mut prepared = Prepared::default();
+        for p in listing.problems {
+            // Storage failing now is no reason to move healthy blocks away: fail the start.
+            if !p.error.is_damage() {
+                return Err(StoreError::Block(p.error));
+            }
+            prepared
+                .problems
+                .push(quarantine(objects, id, &p.id, &p.error.to_string()).await);
+        }
+        let replaced: HashSet<&str> = listing
+            .blocks
+            .iter()
+            .flat_map(|m| m.provenance.compacted_from.iter().map(String::as_str))
+            .collect();
+        for meta in &listing.blocks {
+            if replaced.contains(meta.id.as_str()) {
+                tracing::warn!(tenant = %id, block = %meta.id, "deleting a block a compacted block replaces (interrupted compaction)");
+                block::delete_block(objects.as_ref(), id, &meta.id).await?;
+                continue;
+            }
+            match block::check_sizes(objects.as_ref(), meta).await {
+                Ok(()) => prepared.metas.push(meta.clone()),
+                Err(e) if !e.is_damage() => return Err(StoreError::Block(e)),
+                Err(e) => prepared
+                    .problems
+                    .push(quarantine(objects, id, &meta.id, &e.to_string()).await),
+            }
+        }
+        out.insert(id.clone(), prepared);
+    }
+    Ok(out)
+}
+
+/// Opens the listed blocks of every tenant; a block that does not open is quarantined and
+/// reported (returned), and the rest serve.
+async fn open_readers(
+    objects: &Arc<dyn ObjectStore>,
+    cache: &Arc<block::BlockCache>,
+    tenants: &BTreeMap<TenantId, (Arc<Tenant>, Vec<BlockMeta>)>,
 ) -> Result<Vec<String>, StoreError> {
-    let work = async {
-        let mut problems = Vec::new();
-        for (id, tenant) in tenants {
-            let listing = block::list_blocks(objects.as_ref(), id).await?;
-            for incomplete in &listing.incomplete {
-                tracing::warn!(tenant = %id, block = %incomplete, "removing an incomplete block left by an interrupted flush");
-                block::delete_block(objects.as_ref(), id, incomplete).await?;
-            }
-            for p in &listing.problems {
-                tracing::error!(tenant = %id, block = %p.id, error = %p.error, "skipping an unreadable block");
-                problems.push(format!("{id}/{}: {}", p.id, p.error));
-            }
-            let mut readers = Vec::new();
-            for meta in listing.blocks {
-                let block_id = meta.id.clone();
-                match BlockReader::open(Arc::clone(objects), meta).await {
-                    Ok(r) => readers.push(Arc::new(r)),
-                    Err(e) => {
-                        tracing::error!(tenant = %id, block = %block_id, error = %e, "skipping a block that does not open");
-                        problems.push(format!("{id}/{block_id}: {e}"));
-                    }
+    let mut problems = Vec::new();
+    for (id, (tenant, metas)) in tenants {
+        let mut readers = Vec::new();
+        for meta in metas {
+            match BlockReader::open_with_cache(Arc::clone(objects), meta.clone(), Arc::clone(cache))
+                .await
+            {
+                Ok(r) => readers.push(Arc::new(r)),
+                Err(e) if !e.is_damage() => return Err(StoreError::Block(e)),
+                Err(e) => {
+                    tenant.metrics.blocks_quarantined.inc();
+                    problems.push(quarantine(objects, id, &meta.id, &e.to_string()).await);
                 }
             }
-            *tenant
-                .blocks
-                .write()
-                .unwrap_or_else(PoisonError::into_inner) = readers;
         }
-        Ok(problems)
-    };
+        *tenant
+            .blocks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = readers;
+    }
+    Ok(problems)
+}
+
+/// Moves a damaged block out of the way (see [`block::quarantine_block`]) and returns the
+/// line to report. A block that cannot even be moved stays where it is, skipped.
+async fn quarantine(
+    objects: &Arc<dyn ObjectStore>,
+    tenant: &TenantId,
+    id: &str,
+    error: &str,
+) -> String {
+    match block::quarantine_block(objects.as_ref(), tenant, id).await {
+        Ok(()) => {
+            tracing::error!(tenant = %tenant, block = %id, %error, "quarantined a damaged block");
+            format!("{tenant}/{id}: {error} (quarantined under {tenant}/quarantine/{id})")
+        }
+        Err(e) => {
+            tracing::error!(tenant = %tenant, block = %id, %error, move_error = %e, "skipping a damaged block that could not be quarantined");
+            format!("{tenant}/{id}: {error} (skipped; quarantine failed: {e})")
+        }
+    }
+}
+
+/// Runs `work` to completion on a thread of its own with a small runtime: `open` is
+/// synchronous and may be called from inside a runtime, where blocking on another is not
+/// allowed.
+fn on_side_runtime<T: Send>(
+    work: impl std::future::Future<Output = Result<T, StoreError>> + Send,
+) -> Result<T, StoreError> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {

@@ -2,33 +2,27 @@
 //! from the files (safe beside a running server: blocks are immutable and complete only
 //! once their `meta.json` exists).
 
-use std::path::Path;
-use std::sync::Arc;
-
 use anyhow::Context;
-use clew_model::{TenantId, UnixNanos};
+use clew_model::UnixNanos;
+use clew_store::BlockStorage;
 use clew_store::block::{self, BlockMeta};
-use object_store::local::LocalFileSystem;
+use std::path::Path;
 
-pub fn run(data_dir: &Path) -> anyhow::Result<()> {
+pub fn run(data_dir: &Path, storage: &BlockStorage) -> anyhow::Result<()> {
     let tenants_dir = data_dir.join("tenants");
-    if !tenants_dir.exists() {
+    if storage.is_local() && !tenants_dir.exists() {
         println!("no data in {}", data_dir.display());
         return Ok(());
     }
-    let objects = Arc::new(
-        LocalFileSystem::new_with_prefix(&tenants_dir)
-            .with_context(|| format!("opening {}", tenants_dir.display()))?,
-    );
-    let mut tenants: Vec<TenantId> = std::fs::read_dir(&tenants_dir)
-        .with_context(|| format!("listing {}", tenants_dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| TenantId::new(n).ok()))
-        .collect();
-    tenants.sort();
+    let objects = storage
+        .open(&tenants_dir)
+        .context("opening block storage")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let tenants = rt
+        .block_on(block::list_tenants(objects.as_ref()))
+        .context("listing tenants")?;
     let mut rows = Vec::new();
     let mut problems = Vec::new();
     for tenant in &tenants {
@@ -41,6 +35,12 @@ pub fn run(data_dir: &Path) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|p| format!("{tenant}/{}: {}", p.id, p.error)),
         );
+        let quarantined = rt
+            .block_on(block::list_quarantined(objects.as_ref(), tenant))
+            .with_context(|| format!("listing quarantined blocks of tenant {tenant}"))?;
+        problems.extend(quarantined.into_iter().map(|id| {
+            format!("{tenant}/{id}: damaged, quarantined under {tenant}/quarantine/{id}")
+        }));
         problems.extend(
             list.incomplete
                 .into_iter()

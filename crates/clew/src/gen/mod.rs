@@ -4,10 +4,11 @@
 //! report says what the server's `/metrics` counted arriving, accepted and lost.
 
 mod jaeger;
+pub(crate) mod profiles;
 mod report;
 mod send;
 mod server_metrics;
-mod topology;
+pub(crate) mod topology;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,7 @@ use clew_model::UnixNanos;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use profiles::Profile;
 use report::Stats;
 use send::Sender;
 use server_metrics::Admin;
@@ -124,6 +126,19 @@ pub struct GenArgs {
     /// Export requests (UDP: batches of packets) in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     pub concurrency: u64,
+    /// Data-set profile: `default` is shaped by --services, --spans-per-trace and
+    /// --attributes; `clickhouse` and `high-cardinality` are fixed shapes (see
+    /// BENCHMARKS.md) shared with `clew bench-store`.
+    #[arg(long, value_enum, default_value = "default")]
+    pub profile: Profile,
+    /// Seed for the generated ids and values [default: time and process id, so that runs
+    /// against the same store never repeat ids].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write one line per request, `seconds since start,latency ms,spans`, to this file
+    /// (to see latency over time, e.g. around the server's flushes).
+    #[arg(long)]
+    pub latency_log: Option<std::path::PathBuf>,
     /// Distinct services (resources) spans are spread over.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub services: u64,
@@ -198,20 +213,26 @@ async fn drive(args: &GenArgs) -> anyhow::Result<report::Report> {
         (None, None) => Some(Duration::from_secs(10)),
         (d, _) => d,
     };
-    let mut generator = Generator::new(
+    let mut generator = Generator::with_profile(
+        args.profile,
         Shape {
             services: usize::try_from(args.services).unwrap_or(usize::MAX),
             spans_per_trace: usize::try_from(args.spans_per_trace).unwrap_or(usize::MAX),
             attributes: args.attributes,
             error_rate: 0.05,
         },
-        seed(),
+        args.seed.unwrap_or_else(seed),
     );
     eprintln!(
-        "clew gen: {} to {endpoint}, services {}, {} spans/trace, {} spans/request, {} in flight",
+        "clew gen: {} to {endpoint}, profile {}, services {}, {} spans/trace, {} spans/request, {} in flight",
         args.protocol.name(),
+        args.profile.name(),
         generator.service_names().join(","),
-        args.spans_per_trace,
+        if args.profile == Profile::Default {
+            args.spans_per_trace.to_string()
+        } else {
+            "varying".to_owned()
+        },
         args.batch,
         args.concurrency
     );
@@ -233,6 +254,7 @@ async fn drive(args: &GenArgs) -> anyhow::Result<report::Report> {
     let mut stats = Stats::default();
     let mut in_flight = JoinSet::new();
     let mut generated: u64 = 0;
+    let mut timeline = args.latency_log.as_ref().map(|_| (start, Vec::new()));
     loop {
         let n = match args.spans {
             Some(total) if generated >= total => break,
@@ -252,7 +274,7 @@ async fn drive(args: &GenArgs) -> anyhow::Result<report::Report> {
             break;
         }
         while in_flight.len() >= concurrency {
-            reap(&mut in_flight, &mut stats).await?;
+            reap(&mut in_flight, &mut stats, &mut timeline).await?;
         }
         let size = usize::try_from(n).unwrap_or(usize::MAX);
         let batch = if args.protocol.one_service_per_request() {
@@ -264,14 +286,18 @@ async fn drive(args: &GenArgs) -> anyhow::Result<report::Report> {
         in_flight.spawn(async move {
             let t0 = Instant::now();
             let answer = sender.send(batch, n).await;
-            (n, answer, t0.elapsed())
+            (n, answer, t0.elapsed(), t0)
         });
         generated += n;
     }
     while !in_flight.is_empty() {
-        reap(&mut in_flight, &mut stats).await?;
+        reap(&mut in_flight, &mut stats, &mut timeline).await?;
     }
     let elapsed = start.elapsed();
+    if let (Some(path), Some((_, lines))) = (&args.latency_log, &timeline) {
+        write_timeline(path, lines)
+            .with_context(|| format!("writing the latency log {}", path.display()))?;
+    }
     let server = match (&admin, server_before) {
         (Some(a), Some(before)) => {
             // Acknowledged spans are counted before the answer; UDP packets may still be
@@ -290,14 +316,39 @@ async fn drive(args: &GenArgs) -> anyhow::Result<report::Report> {
     Ok(stats.report(elapsed, args.protocol.is_udp(), server))
 }
 
-type Sent = (u64, send::Answer, Duration);
+/// Spans, answer, latency and when the request was sent.
+type Sent = (u64, send::Answer, Duration, Instant);
 
-async fn reap(in_flight: &mut JoinSet<Sent>, stats: &mut Stats) -> anyhow::Result<()> {
+/// Per request for `--latency-log`: sent at (since the start), latency, spans.
+type Timeline = Vec<(Duration, Duration, u64)>;
+
+async fn reap(
+    in_flight: &mut JoinSet<Sent>,
+    stats: &mut Stats,
+    timeline: &mut Option<(Instant, Timeline)>,
+) -> anyhow::Result<()> {
     if let Some(joined) = in_flight.join_next().await {
-        let (spans, answer, latency) = joined.context("a send task failed")?;
+        let (spans, answer, latency, sent) = joined.context("a send task failed")?;
+        if let Some((start, lines)) = timeline {
+            lines.push((sent.saturating_duration_since(*start), latency, spans));
+        }
         stats.record(spans, answer, latency);
     }
     Ok(())
+}
+
+fn write_timeline(path: &std::path::Path, lines: &Timeline) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for (sent, latency, spans) in lines {
+        writeln!(
+            out,
+            "{:.3},{:.3},{spans}",
+            sent.as_secs_f64(),
+            latency.as_secs_f64() * 1e3
+        )?;
+    }
+    out.flush()
 }
 
 /// Time and process id: different runs produce different ids, which a store requires.

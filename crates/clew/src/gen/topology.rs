@@ -2,6 +2,7 @@
 //! a few services, with bounded attribute values, built cheaply enough that the generator
 //! is not what a benchmark measures.
 
+use super::profiles::{Clickhouse, HighCardinality, Profile};
 use clew_model::{
     AnyValue, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanId, SpanKind, Status,
     StatusCode, TraceBatch, TraceId, UnixNanos,
@@ -30,9 +31,10 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1
     }
 
-    /// Uniform in `0..n` (`n` > 0); the modulo bias is irrelevant for small `n`.
+    /// Uniform in `0..n` (`n` > 0), from the high bits: `next_u64` sets the lowest bit (ids
+    /// must not be zero), so the low bits would give only odd numbers for an even `n`.
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        ((self.next_u64() >> 11) % n.max(1) as u64) as usize
     }
 
     /// Uniform in [0, 1).
@@ -135,6 +137,7 @@ pub struct Shape {
 /// Produces traces and packs spans into per-service batches.
 pub struct Generator {
     rng: Rng,
+    source: Source,
     shape: Shape,
     resources: Vec<Resource>,
     scope: Scope,
@@ -146,8 +149,43 @@ pub struct Generator {
     pending_by_service: Vec<Vec<Span>>,
 }
 
+/// Where traces come from: the default call tree or a named profile.
+enum Source {
+    Default,
+    Clickhouse(Clickhouse),
+    HighCardinality(HighCardinality),
+}
+
 impl Generator {
+    /// The default profile, shaped by `shape`.
+    #[cfg(test)]
     pub fn new(shape: Shape, seed: u64) -> Self {
+        Self::with_profile(Profile::Default, shape, seed)
+    }
+
+    /// A named profile; only [`Profile::Default`] takes its shape from `shape` (the others
+    /// are fixed data sets, see [`super::profiles`]).
+    pub fn with_profile(profile: Profile, shape: Shape, seed: u64) -> Self {
+        let mut g = Self::default_profile(shape, seed);
+        let (source, resources) = match profile {
+            Profile::Default => return g,
+            Profile::Clickhouse => (
+                Source::Clickhouse(Clickhouse::new()),
+                Clickhouse::resources(),
+            ),
+            Profile::HighCardinality => (
+                Source::HighCardinality(HighCardinality::new()),
+                HighCardinality::resources(),
+            ),
+        };
+        g.source = source;
+        g.pending_by_service = vec![Vec::new(); resources.len()];
+        g.shape.services = resources.len();
+        g.resources = resources;
+        g
+    }
+
+    fn default_profile(shape: Shape, seed: u64) -> Self {
         let services = shape.services.max(1);
         let resources = (0..services)
             .map(|i| Resource {
@@ -174,6 +212,7 @@ impl Generator {
         }
         Self {
             rng: Rng::new(seed),
+            source: Source::Default,
             shape: Shape { services, ..shape },
             resources,
             scope: Scope {
@@ -187,8 +226,17 @@ impl Generator {
         }
     }
 
-    /// One trace of exactly `spans_per_trace` spans (at least one), each with its service index.
+    /// One trace of the profile, each span with its resource index; spans end by `now`.
     pub fn trace(&mut self, now: UnixNanos) -> Vec<(usize, Span)> {
+        match &self.source {
+            Source::Default => self.default_trace(now),
+            Source::Clickhouse(c) => c.trace(&mut self.rng, now),
+            Source::HighCardinality(h) => h.trace(&mut self.rng, now),
+        }
+    }
+
+    /// One trace of exactly `spans_per_trace` spans (at least one), each with its service index.
+    fn default_trace(&mut self, now: UnixNanos) -> Vec<(usize, Span)> {
         let n = self.shape.spans_per_trace.max(1);
         let trace_id = TraceId(u128_bytes(self.rng.next_u64(), self.rng.next_u64()));
         let mut spans: Vec<(usize, Span)> = Vec::with_capacity(n);
@@ -304,8 +352,16 @@ impl Generator {
         }
     }
 
+    /// Distinct service names, in resource order.
     pub fn service_names(&self) -> Vec<String> {
-        (0..self.resources.len()).map(service_name).collect()
+        let mut names: Vec<String> = Vec::new();
+        for r in &self.resources {
+            let name = r.service_name();
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        names
     }
 
     fn span(

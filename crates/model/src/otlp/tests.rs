@@ -134,6 +134,11 @@ fn arb_batch() -> impl Strategy<Value = TraceBatch> {
 
 proptest! {
     #[test]
+    fn single_span_round_trip(span in arb_span()) {
+        prop_assert_eq!(decode_span(&encode_span(&span)).unwrap(), span);
+    }
+
+    #[test]
     fn protobuf_round_trip(batch in arb_batch()) {
         let bytes = encode_traces_data(&batch);
         let decoded = decode_traces_data(&bytes).unwrap();

@@ -36,6 +36,20 @@ pub struct BlockMeta {
     /// Sorted, distinct (service, span name, kind).
     pub operations: Vec<(String, String, SpanKind)>,
     pub created_unix_nanos: u64,
+    /// Where the spans came from; lets a restart finish what a crash interrupted.
+    pub provenance: Provenance,
+}
+
+/// What a block replaces. A flush records the WAL segments it covers, so that a restart
+/// after a crash between the block's write and the segments' deletion deletes them instead
+/// of replaying spans a second time; a compaction records the blocks it merged, so that a
+/// restart deletes any of them a crash left behind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// Sequence numbers of the WAL segments whose spans are all in this block.
+    pub wal_segments: Vec<u64>,
+    /// Ids of the blocks this one merged (same tenant).
+    pub compacted_from: Vec<String>,
 }
 
 /// `meta.json`, version 1. Field names are the format; add fields as optional only.
@@ -57,6 +71,10 @@ struct MetaJsonV1 {
     row_groups: u32,
     services: Vec<String>,
     operations: Vec<OperationJson>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    wal_segments: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    compacted_from: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -106,6 +124,8 @@ pub(crate) fn encode(meta: &BlockMeta) -> Vec<u8> {
                 kind: kind_name(*kind).to_owned(),
             })
             .collect(),
+        wal_segments: meta.provenance.wal_segments.clone(),
+        compacted_from: meta.provenance.compacted_from.clone(),
     };
     // Serializing plain structs of strings and integers into memory cannot fail.
     serde_json::to_vec_pretty(&json).unwrap_or_default()
@@ -159,5 +179,9 @@ pub(crate) fn decode(
         services: json.services,
         operations,
         created_unix_nanos: json.created_unix_nanos,
+        provenance: Provenance {
+            wal_segments: json.wal_segments,
+            compacted_from: json.compacted_from,
+        },
     })
 }

@@ -32,6 +32,9 @@
 //! panic becomes [`BlockError::Corrupt`] (needs `panic = "unwind"`, the default).
 
 mod bloom;
+mod cache;
+mod housekeeping;
+mod merge;
 mod meta;
 mod read;
 mod schema;
@@ -45,9 +48,16 @@ use clew_model::TenantId;
 use object_store::path::Path;
 
 pub use bloom::{Bloom, BloomDecodeError};
-pub use meta::{BlockMeta, FORMAT_VERSION};
+pub use cache::{
+    BlockCache, BlockCacheMetrics, CacheKind, CacheKindLabel, CacheKindStats, CacheOptions,
+};
+pub use housekeeping::{
+    check_sizes, list_quarantined, list_tenants, quarantine_block, quarantine_prefix,
+};
+pub use merge::merge_blocks;
+pub use meta::{BlockMeta, FORMAT_VERSION, Provenance};
 pub use read::BlockReader;
-pub use write::write_block;
+pub use write::{write_block, write_block_sorted, write_block_with};
 
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
@@ -120,6 +130,29 @@ pub enum BlockError {
 }
 
 impl BlockError {
+    /// Whether the block's objects are damaged (reading them again cannot help), as
+    /// opposed to the storage failing for now (a network or disk error) or a bug.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            Self::Corrupt { .. } | Self::UnsupportedVersion { .. } | Self::Arrow { .. } => true,
+            // Decoding errors can come wrapped as `External` too (through Arrow): only an
+            // object store error anywhere in the chain means the storage failed.
+            Self::Parquet { source, .. } => {
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source);
+                while let Some(e) = cause {
+                    if e.is::<object_store::Error>() {
+                        return false;
+                    }
+                    cause = e.source();
+                }
+                true
+            }
+            // A missing object is most likely a block that compaction or retention removed
+            // while a read held it: not damage.
+            _ => false,
+        }
+    }
+
     pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> Self {
         Self::Corrupt {
             path: path.to_string(),

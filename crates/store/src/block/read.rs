@@ -1,6 +1,7 @@
-//! Reading a block: [`BlockReader`] keeps the bloom filter, the Parquet footer (with page
-//! index) and per-row-group statistics in memory, and reads only the row groups, pages and
-//! columns a lookup or search needs.
+//! Reading a block: [`BlockReader`] keeps its `meta.json` and per-row-group statistics in
+//! memory; the bloom filter, the Parquet footer (with page index) and pages come through the
+//! store's [`BlockCache`] and are fetched again when evicted. Reads fetch only the row
+//! groups, pages and columns a lookup or search needs.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use parquet::file::metadata::PageIndexPolicy;
 use prost::Message as _;
 
 use super::bloom::Bloom;
+use super::cache::BlockCache;
 use super::meta::BlockMeta;
 use super::schema::{self as s, HOT, HotType};
 use super::source::ObjectSource;
@@ -85,8 +87,11 @@ pub struct BlockReader {
     store: Arc<dyn ObjectStore>,
     meta: BlockMeta,
     data_path: Path,
-    bloom: Bloom,
-    metadata: ArrowReaderMetadata,
+    /// `data_path` as the cache's key for this block's metadata and ranges.
+    data_key: Arc<str>,
+    /// `bloom` path, the cache's key for the bloom filter.
+    bloom_key: Arc<str>,
+    cache: Arc<BlockCache>,
     groups: Vec<GroupStats>,
     /// Whether row groups' trace-id ranges ascend, so that lookups can binary-search.
     groups_sorted: bool,
@@ -102,56 +107,102 @@ impl std::fmt::Debug for BlockReader {
 }
 
 impl BlockReader {
-    /// Reads the bloom filter and the Parquet footer with its page index, and checks that
-    /// the file has this format's schema. Any damage shows here or in a later read as a
-    /// [`BlockError`], never as a panic.
+    /// [`BlockReader::open_with_cache`] with a cache of this reader's own that keeps its
+    /// bloom filter and footer for its lifetime and caches no pages. Prefer sharing one
+    /// bounded cache per store.
     pub async fn open(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<Self, BlockError> {
-        let bloom_path = block_path(&meta.tenant, &meta.id, BLOOM_FILE);
-        let bloom_bytes = store
-            .get(&bloom_path)
-            .await
-            .map_err(|e| BlockError::store("read", &bloom_path, e))?
-            .bytes()
-            .await
-            .map_err(|e| BlockError::store("read", &bloom_path, e))?;
-        let bloom = Bloom::decode(&bloom_bytes)
-            .map_err(|e| BlockError::corrupt(&bloom_path, format!("bloom filter: {e}")))?;
+        Self::open_with_cache(store, meta, Arc::new(BlockCache::unbounded_private())).await
+    }
 
+    /// Reads the bloom filter and the Parquet footer with its page index (through `cache`),
+    /// checks that the file has this format's schema and keeps the row groups' statistics.
+    /// Any damage shows here or in a later read as a [`BlockError`], never as a panic.
+    pub async fn open_with_cache(
+        store: Arc<dyn ObjectStore>,
+        meta: BlockMeta,
+        cache: Arc<BlockCache>,
+    ) -> Result<Self, BlockError> {
         let data_path = block_path(&meta.tenant, &meta.id, DATA_FILE);
-        let mut reader = ObjectSource::new(Arc::clone(&store), data_path.clone(), meta.data_bytes);
-        let options = ArrowReaderOptions::new()
-            .with_page_index_policy(PageIndexPolicy::Optional)
-            .with_schema(s::schema());
-        let path = data_path.clone();
-        let (metadata, groups) = guarded(&data_path, async move {
-            let metadata = ArrowReaderMetadata::load_async(&mut reader, options)
-                .await
-                .map_err(|e| BlockError::parquet(&path, e))?;
-            let groups = group_stats(&metadata).map_err(|e| BlockError::parquet(&path, e))?;
-            Ok((metadata, groups))
-        })
-        .await?;
-        let groups_sorted = groups
-            .windows(2)
-            .all(|w| w[0].trace_lo() <= w[1].trace_lo() && w[0].trace_hi() <= w[1].trace_hi());
-        Ok(Self {
+        let bloom_path = block_path(&meta.tenant, &meta.id, BLOOM_FILE);
+        let mut reader = Self {
+            data_key: Arc::from(data_path.as_ref()),
+            bloom_key: Arc::from(bloom_path.as_ref()),
             store,
             meta,
             data_path,
-            bloom,
-            metadata,
-            groups,
-            groups_sorted,
+            cache,
+            groups: Vec::new(),
+            groups_sorted: true,
+        };
+        reader.bloom().await?;
+        let metadata = reader.metadata().await?;
+        let path = reader.data_path.clone();
+        let groups = guarded(&reader.data_path, async move {
+            group_stats(&metadata).map_err(|e| BlockError::parquet(&path, e))
         })
+        .await?;
+        reader.groups_sorted = groups
+            .windows(2)
+            .all(|w| w[0].trace_lo() <= w[1].trace_lo() && w[0].trace_hi() <= w[1].trace_hi());
+        reader.groups = groups;
+        Ok(reader)
     }
 
     pub fn meta(&self) -> &BlockMeta {
         &self.meta
     }
 
-    /// False means the block certainly holds no span of trace `id`.
+    /// False means the block certainly holds no span of trace `id`. Answers from memory:
+    /// when the bloom filter is not cached it says true, and [`BlockReader::trace`] loads
+    /// the filter and checks again.
     pub fn may_contain(&self, id: TraceId) -> bool {
-        self.bloom.may_contain(&id)
+        self.cache
+            .bloom_if_cached(&self.bloom_key)
+            .is_none_or(|b| b.may_contain(&id))
+    }
+
+    /// The bloom filter, from the cache or the store.
+    async fn bloom(&self) -> Result<Arc<Bloom>, BlockError> {
+        let store = Arc::clone(&self.store);
+        let path = block_path(&self.meta.tenant, &self.meta.id, BLOOM_FILE);
+        self.cache
+            .bloom(&self.bloom_key, async move {
+                let bytes = store
+                    .get(&path)
+                    .await
+                    .map_err(|e| BlockError::store("read", &path, e))?
+                    .bytes()
+                    .await
+                    .map_err(|e| BlockError::store("read", &path, e))?;
+                let bloom = Bloom::decode(&bytes)
+                    .map_err(|e| BlockError::corrupt(&path, format!("bloom filter: {e}")))?;
+                Ok(Arc::new(bloom))
+            })
+            .await
+    }
+
+    /// The Parquet metadata (footer and page index), from the cache or the store.
+    async fn metadata(&self) -> Result<ArrowReaderMetadata, BlockError> {
+        // Footers bypass the range cache: the metadata cache holds them decoded.
+        let mut reader = ObjectSource::new(
+            Arc::clone(&self.store),
+            self.data_path.clone(),
+            self.meta.data_bytes,
+        );
+        let path = self.data_path.clone();
+        self.cache
+            .metadata(
+                &self.data_key,
+                guarded(&self.data_path, async move {
+                    let options = ArrowReaderOptions::new()
+                        .with_page_index_policy(PageIndexPolicy::Optional)
+                        .with_schema(s::schema());
+                    ArrowReaderMetadata::load_async(&mut reader, options)
+                        .await
+                        .map_err(|e| BlockError::parquet(&path, e))
+                }),
+            )
+            .await
     }
 
     /// Row groups whose trace-id range holds `id`.
@@ -170,21 +221,34 @@ impl BlockReader {
         }
     }
 
-    fn stream_builder(&self) -> ParquetRecordBatchStreamBuilder<ObjectSource> {
-        let reader = ObjectSource::new(
+    /// A stream builder over the block's data. `cached` reads ranges through the cache;
+    /// whole-file scans pass false so as not to push hot pages out.
+    pub(crate) async fn stream_builder(
+        &self,
+        cached: bool,
+    ) -> Result<
+        (
+            ParquetRecordBatchStreamBuilder<ObjectSource>,
+            ArrowReaderMetadata,
+        ),
+        BlockError,
+    > {
+        let metadata = self.metadata().await?;
+        let mut reader = ObjectSource::new(
             Arc::clone(&self.store),
             self.data_path.clone(),
             self.meta.data_bytes,
         );
-        ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.metadata.clone())
-            .with_batch_size(BATCH_ROWS)
+        if cached {
+            reader = reader.with_cache(Arc::clone(&self.cache), Arc::clone(&self.data_key));
+        }
+        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata.clone())
+            .with_batch_size(BATCH_ROWS);
+        Ok((builder, metadata))
     }
 
-    fn mask(&self, columns: &[&str]) -> ProjectionMask {
-        ProjectionMask::roots(
-            self.metadata.parquet_schema(),
-            columns.iter().filter_map(|c| s::root_index(c)),
-        )
+    pub(crate) fn data_path(&self) -> &Path {
+        &self.data_path
     }
 
     /// Every span of trace `id` in this block, sorted by (start, span id).
@@ -200,8 +264,14 @@ impl BlockReader {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
-        let predicate =
-            ArrowPredicateFn::new(self.mask(&[s::TRACE_ID]), move |batch: RecordBatch| {
+        // Counted here (a hit when `may_contain` found it), loaded when it was evicted.
+        if !self.bloom().await?.may_contain(&id) {
+            return Ok(Vec::new());
+        }
+        let (builder, metadata) = self.stream_builder(true).await?;
+        let predicate = ArrowPredicateFn::new(
+            mask(&metadata, &[s::TRACE_ID]),
+            move |batch: RecordBatch| {
                 let ids = batch
                     .column(0)
                     .as_any()
@@ -210,9 +280,9 @@ impl BlockReader {
                 Ok((0..ids.len())
                     .map(|i| Some(ids.value(i) == id.as_bytes()))
                     .collect::<BooleanArray>())
-            });
-        let builder = self
-            .stream_builder()
+            },
+        );
+        let builder = builder
             .with_row_groups(groups)
             .with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
         let path = self.data_path.clone();
@@ -239,10 +309,10 @@ impl BlockReader {
         .await
     }
 
-    /// Every span of the block in file order (trace id, start, span id): for compaction
-    /// and tools. Holds the whole block in memory.
+    /// Every span of the block in file order (trace id, start, span id): for tools and
+    /// tests. Holds the whole block in memory; compaction streams instead (`merge_blocks`).
     pub async fn all_spans(&self) -> Result<Vec<SpanRecord>, BlockError> {
-        let builder = self.stream_builder();
+        let (builder, _) = self.stream_builder(false).await?;
         let path = self.data_path.clone();
         guarded(&self.data_path, async move {
             let mut stream = builder.build().map_err(|e| BlockError::parquet(&path, e))?;
@@ -298,19 +368,21 @@ impl BlockReader {
             }
         }
         let by_columns = filter.attributes.is_empty();
-        let mut builder = self
-            .stream_builder()
-            .with_row_groups(groups.into_iter().collect());
+        let (builder, metadata) = self.stream_builder(true).await?;
+        let mut builder = builder.with_row_groups(groups.into_iter().collect());
         if by_columns {
-            builder = builder.with_projection(self.mask(&[
-                s::TRACE_ID,
-                s::START,
-                s::DURATION,
-                s::SERVICE_NAME,
-                s::NAME,
-                s::KIND,
-                s::STATUS_CODE,
-            ]));
+            builder = builder.with_projection(mask(
+                &metadata,
+                &[
+                    s::TRACE_ID,
+                    s::START,
+                    s::DURATION,
+                    s::SERVICE_NAME,
+                    s::NAME,
+                    s::KIND,
+                    s::STATUS_CODE,
+                ],
+            ));
         }
         let path = self.data_path.clone();
         let filter = filter.clone();
@@ -386,6 +458,14 @@ async fn guarded<T: Send + 'static>(
         Err(e) if e.is_panic() => Err(BlockError::corrupt(path, "parquet decoder panicked")),
         Err(e) => Err(BlockError::Task(e.to_string())),
     }
+}
+
+/// The projection of the named top-level columns.
+fn mask(metadata: &ArrowReaderMetadata, columns: &[&str]) -> ProjectionMask {
+    ProjectionMask::roots(
+        metadata.parquet_schema(),
+        columns.iter().filter_map(|c| s::root_index(c)),
+    )
 }
 
 fn group_stats(

@@ -883,3 +883,499 @@ fn readers_and_their_futures_are_send() {
     send(list_blocks(&store, &tenant()));
     send(delete_block(&store, &tenant(), "x"));
 }
+
+// ---- caches (cache.rs) ----
+
+fn tiny_cache(bloom: u64, metadata: u64, range: u64) -> Arc<BlockCache> {
+    Arc::new(
+        BlockCache::new(&CacheOptions {
+            bloom_bytes: bloom,
+            metadata_bytes: metadata,
+            range_bytes: range,
+        })
+        .unwrap(),
+    )
+}
+
+fn assert_within_bounds(cache: &BlockCache) {
+    for kind in [CacheKind::Bloom, CacheKind::Metadata, CacheKind::Range] {
+        let s = cache.stats(kind);
+        assert!(
+            s.bytes <= s.capacity_bytes,
+            "{kind:?}: {} bytes held, bound {}",
+            s.bytes,
+            s.capacity_bytes
+        );
+    }
+}
+
+/// Writes `blocks` blocks of `traces` Jaeger-shaped traces each; returns their spans too.
+async fn some_blocks(
+    store: &Arc<dyn ObjectStore>,
+    blocks: usize,
+    traces: usize,
+    options: &BlockOptions,
+) -> Vec<(BlockMeta, Vec<SpanRecord>)> {
+    let mut out = Vec::new();
+    for i in 0..blocks {
+        let spans = jaeger_clickhouse_shape(traces, 100 + i as u64);
+        let meta = write_block(store.as_ref(), &tenant(), spans.clone(), options)
+            .await
+            .unwrap();
+        out.push((meta, spans));
+    }
+    out
+}
+
+/// Bounds far below what the blocks need: entries are evicted and fetched again all the
+/// time, reads stay exact and the cache never holds more than its bound.
+#[tokio::test]
+async fn reads_stay_exact_while_a_tiny_cache_evicts() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let options = BlockOptions {
+        row_group_spans: 100,
+        page_rows: 20,
+        ..BlockOptions::default()
+    };
+    let blocks = some_blocks(&store, 4, 60, &options).await;
+    // Room for about one footer, one bloom filter and a few pages.
+    let footer = {
+        let probe = tiny_cache(1 << 20, 64 << 20, 0);
+        BlockReader::open_with_cache(Arc::clone(&store), blocks[0].0.clone(), Arc::clone(&probe))
+            .await
+            .unwrap();
+        probe.stats(CacheKind::Metadata).bytes
+    };
+    assert!(footer > 0);
+    for (bloom, metadata, range) in [(2_048, footer * 3 / 2, 16 << 10), (1, 1, 1), (0, 0, 0)] {
+        let cache = tiny_cache(bloom, metadata, range);
+        let mut readers = Vec::new();
+        for (meta, _) in &blocks {
+            readers.push(
+                BlockReader::open_with_cache(Arc::clone(&store), meta.clone(), Arc::clone(&cache))
+                    .await
+                    .unwrap(),
+            );
+            assert_within_bounds(&cache);
+        }
+        for round in 0..2 {
+            for (reader, (_, spans)) in readers.iter().zip(&blocks) {
+                for (id, want) in expected_traces(spans).into_iter().step_by(7) {
+                    assert_eq!(reader.trace(id).await.unwrap(), want, "round {round}");
+                    assert_within_bounds(&cache);
+                }
+                assert!(reader.trace(TraceId([0xee; 16])).await.unwrap().is_empty());
+                let f = SpanFilter {
+                    service: Some("service-3".into()),
+                    ..SpanFilter::default()
+                };
+                assert_eq!(
+                    reader.find_trace_ids(&f, 5).await.unwrap(),
+                    naive_find(&expected_traces(spans), &f, 5)
+                );
+                assert_within_bounds(&cache);
+            }
+        }
+        let md = cache.stats(CacheKind::Metadata);
+        // Four footers never fit in room for one and a half: they were fetched again.
+        assert!(md.misses > blocks.len() as u64, "{md:?}");
+        assert!(md.entries <= 1, "{md:?}");
+    }
+}
+
+#[tokio::test]
+async fn cache_counters_move_and_pages_are_served_from_memory() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let options = BlockOptions {
+        row_group_spans: 100,
+        page_rows: 20,
+        ..BlockOptions::default()
+    };
+    let blocks = some_blocks(&store, 1, 50, &options).await;
+    let (meta, spans) = &blocks[0];
+    let cache = Arc::new(BlockCache::new(&CacheOptions::default()).unwrap());
+    let reader = BlockReader::open_with_cache(Arc::clone(&store), meta.clone(), Arc::clone(&cache))
+        .await
+        .unwrap();
+    let opened = |kind| cache.stats(kind);
+    assert_eq!(opened(CacheKind::Bloom).misses, 1);
+    assert_eq!(opened(CacheKind::Metadata).misses, 1);
+    assert!(opened(CacheKind::Bloom).bytes >= meta.bloom_bytes);
+    let id = spans[0].span.trace_id;
+    let want = expected_traces(spans).remove(&id).unwrap();
+    assert_eq!(reader.trace(id).await.unwrap(), want);
+    let first = cache.stats(CacheKind::Range);
+    assert!(first.misses > 0 && first.bytes > 0, "{first:?}");
+    // The same lookup again: bloom, footer and every page from memory.
+    assert_eq!(reader.trace(id).await.unwrap(), want);
+    let second = cache.stats(CacheKind::Range);
+    assert_eq!(second.misses, first.misses, "{second:?}");
+    assert!(second.hits > first.hits);
+    assert!(cache.stats(CacheKind::Bloom).hits >= 2);
+    assert!(cache.stats(CacheKind::Metadata).hits >= 2);
+    // A store with the object gone still answers the cached lookup.
+    store
+        .delete(&block_path(&tenant(), &meta.id, DATA_FILE))
+        .await
+        .unwrap();
+    assert_eq!(reader.trace(id).await.unwrap(), want);
+
+    // The metrics carry the same numbers under the documented names.
+    let mut registry = prometheus_client::registry::Registry::default();
+    cache.register_metrics(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for name in [
+        "clew_block_cache_hits_total{kind=\"range\"}",
+        "clew_block_cache_misses_total{kind=\"metadata\"} 1",
+        "clew_block_cache_bytes{kind=\"bloom\"}",
+        "clew_block_cache_capacity_bytes{kind=\"metadata\"} 50331648",
+    ] {
+        assert!(text.contains(name), "{name} missing from\n{text}");
+    }
+}
+
+/// An evicted bloom filter makes `may_contain` answer "maybe"; `trace` loads it again.
+#[tokio::test]
+async fn evicted_bloom_filters_are_loaded_on_demand() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let blocks = some_blocks(&store, 2, 30, &BlockOptions::default()).await;
+    let cache = tiny_cache(blocks[0].0.bloom_bytes + 200, 64 << 20, 0);
+    let a =
+        BlockReader::open_with_cache(Arc::clone(&store), blocks[0].0.clone(), Arc::clone(&cache))
+            .await
+            .unwrap();
+    let b =
+        BlockReader::open_with_cache(Arc::clone(&store), blocks[1].0.clone(), Arc::clone(&cache))
+            .await
+            .unwrap();
+    let absent = TraceId([0xee; 16]);
+    assert!(cache.stats(CacheKind::Bloom).entries <= 1);
+    let before = cache.stats(CacheKind::Bloom).misses;
+    // At most one of the two filters is in memory: for the other, `may_contain` cannot rule
+    // the trace out, and `trace` fetches the filter to do so.
+    assert!(a.may_contain(absent) || b.may_contain(absent) || before == 2);
+    assert!(a.trace(absent).await.unwrap().is_empty());
+    assert!(b.trace(absent).await.unwrap().is_empty());
+    assert!(cache.stats(CacheKind::Bloom).misses > before);
+    for (reader, (_, spans)) in [&a, &b].into_iter().zip(&blocks) {
+        let id = spans[3].span.trace_id;
+        assert_eq!(
+            reader.trace(id).await.unwrap(),
+            expected_traces(spans).remove(&id).unwrap()
+        );
+    }
+}
+
+// ---- merging (merge.rs) ----
+
+use super::merge::{Tuning, merge_blocks_tuned};
+
+/// Writes each part as a block and merges them all; returns the merged meta and readers.
+async fn write_and_merge(
+    store: &Arc<dyn ObjectStore>,
+    parts: &[Vec<SpanRecord>],
+    options: &BlockOptions,
+    tuning: Tuning,
+) -> (BlockMeta, Vec<Arc<BlockReader>>) {
+    let mut sources = Vec::new();
+    for part in parts {
+        let meta = write_block(store.as_ref(), &tenant(), part.clone(), options)
+            .await
+            .unwrap();
+        sources.push(Arc::new(
+            BlockReader::open(Arc::clone(store), meta).await.unwrap(),
+        ));
+    }
+    let merged = merge_blocks_tuned(store, &tenant(), &sources, options, tuning)
+        .await
+        .unwrap();
+    (merged, sources)
+}
+
+/// A merged block holds exactly what writing all the spans as one block would: the same
+/// spans in the same order, each duplicate once (the earliest source's copy), and a meta
+/// that says so.
+async fn check_merge(
+    store: &Arc<dyn ObjectStore>,
+    parts: &[Vec<SpanRecord>],
+    options: &BlockOptions,
+    tuning: Tuning,
+) -> BlockMeta {
+    let (merged, sources) = write_and_merge(store, parts, options, tuning).await;
+    let all: Vec<SpanRecord> = parts.iter().flatten().cloned().collect();
+    let traces = expected_traces(&all);
+    check_meta(&merged, &traces);
+    assert_eq!(
+        merged.provenance.compacted_from,
+        sources
+            .iter()
+            .map(|s| s.meta().id.clone())
+            .collect::<Vec<_>>()
+    );
+    let data = block_path(&tenant(), &merged.id, DATA_FILE);
+    assert_eq!(store.head(&data).await.unwrap().size, merged.data_bytes);
+    let listed = list_blocks(store.as_ref(), &tenant()).await.unwrap();
+    assert!(listed.blocks.contains(&merged));
+    let reader = BlockReader::open(Arc::clone(store), merged.clone())
+        .await
+        .unwrap();
+    let want: Vec<SpanRecord> = traces.values().flatten().cloned().collect();
+    assert_eq!(reader.all_spans().await.unwrap(), want);
+    // The single block a flush would have written, for the parts the meta must agree on.
+    let single = write_block(store.as_ref(), &tenant(), all, options)
+        .await
+        .unwrap();
+    assert_eq!(single.row_groups, merged.row_groups);
+    for (id, spans) in &traces {
+        assert!(reader.may_contain(*id));
+        assert_eq!(&reader.trace(*id).await.unwrap(), spans);
+    }
+    merged
+}
+
+/// Copies of spans of one part appended to others: duplicates across blocks, some exact,
+/// some with the same (trace id, span id, start) but another name, so that which copy is
+/// kept shows.
+fn arb_parts() -> impl Strategy<Value = Vec<Vec<SpanRecord>>> {
+    (
+        proptest::collection::vec(arb_spans(), 1..5),
+        proptest::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+                any::<prop::sample::Index>(),
+                any::<bool>(),
+            ),
+            0..6,
+        ),
+    )
+        .prop_map(|(mut parts, copies)| {
+            for (from, span, to, altered) in copies {
+                let from = from.index(parts.len());
+                let mut dup = span.get(&parts[from]).clone();
+                if altered {
+                    dup.span.name.push_str("-copy");
+                }
+                let to = to.index(parts.len());
+                parts[to].push(dup);
+            }
+            parts
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn merging_blocks_equals_writing_their_spans_as_one(
+        parts in arb_parts(),
+        row_group_spans in 1usize..8,
+        page_rows in 1usize..4,
+        read_rows in 1usize..5,
+        out_rows in 1usize..7,
+    ) {
+        rt().block_on(async {
+            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            let options = BlockOptions { row_group_spans, page_rows, ..BlockOptions::default() };
+            check_merge(&store, &parts, &options, Tuning { read_rows, out_rows }).await;
+        });
+    }
+}
+
+/// Thousands of spans through small row groups and batches, traces split across blocks
+/// and one block entirely duplicated, on the local file system (a real upload).
+#[tokio::test]
+async fn merge_crosses_many_row_groups_and_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let spans = jaeger_clickhouse_shape(600, 5);
+    // Spans 0..6000 in three overlapping slices: every trace's spans split across blocks.
+    let parts = vec![
+        spans[..2_500].to_vec(),
+        spans[2_000..4_200].to_vec(),
+        spans[4_200..].to_vec(),
+        spans[1_000..1_500].to_vec(),
+    ];
+    let options = BlockOptions {
+        row_group_spans: 37,
+        page_rows: 9,
+        ..BlockOptions::default()
+    };
+    let tuning = Tuning {
+        read_rows: 16,
+        out_rows: 50,
+    };
+    let merged = check_merge(&store, &parts, &options, tuning).await;
+    assert_eq!(merged.span_count, 6_000);
+    assert_eq!(merged.trace_count, 600);
+    assert_eq!(u64::from(merged.row_groups), 6_000u64.div_ceil(37));
+    // The same with the default batch sizes.
+    check_merge(&store, &parts, &options, Tuning::default()).await;
+}
+
+/// Merging goes around the page cache (a whole-file scan would only push hot pages out)
+/// and refuses nothing-to-merge and bad options.
+#[tokio::test]
+async fn merge_bypasses_the_page_cache_and_refuses_empty_input() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let blocks = some_blocks(&store, 2, 20, &BlockOptions::default()).await;
+    let cache = Arc::new(BlockCache::new(&CacheOptions::default()).unwrap());
+    let mut sources = Vec::new();
+    for (meta, _) in &blocks {
+        sources.push(Arc::new(
+            BlockReader::open_with_cache(Arc::clone(&store), meta.clone(), Arc::clone(&cache))
+                .await
+                .unwrap(),
+        ));
+    }
+    let merged = merge_blocks(&store, &tenant(), &sources, &BlockOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(merged.span_count, 400);
+    assert_eq!(
+        cache.stats(CacheKind::Range),
+        CacheKindStats {
+            capacity_bytes: CacheOptions::default().range_bytes,
+            ..CacheKindStats::default()
+        }
+    );
+    assert!(matches!(
+        merge_blocks(&store, &tenant(), &[], &BlockOptions::default()).await,
+        Err(BlockError::Empty)
+    ));
+    let bad = BlockOptions {
+        row_group_spans: 0,
+        ..BlockOptions::default()
+    };
+    assert!(matches!(
+        merge_blocks(&store, &tenant(), &sources, &bad).await,
+        Err(BlockError::Options(_))
+    ));
+}
+
+/// A source whose data is damaged fails the merge with an error, leaves no visible block
+/// and no upload parts behind.
+#[tokio::test]
+async fn a_damaged_source_fails_the_merge_cleanly() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let blocks = some_blocks(&store, 2, 20, &BlockOptions::default()).await;
+    let mut sources = Vec::new();
+    for (meta, _) in &blocks {
+        sources.push(Arc::new(
+            BlockReader::open(Arc::clone(&store), meta.clone())
+                .await
+                .unwrap(),
+        ));
+    }
+    // Garbage over the second block's pages (its footer, already read, stays valid).
+    let path = block_path(&tenant(), &blocks[1].0.id, DATA_FILE);
+    let mut data = store
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    for b in data.iter_mut().skip(4).take(2_000) {
+        *b = 0xa5;
+    }
+    store.put(&path, data.into()).await.unwrap();
+    assert!(
+        merge_blocks(&store, &tenant(), &sources, &BlockOptions::default())
+            .await
+            .is_err()
+    );
+    let listed = list_blocks(store.as_ref(), &tenant()).await.unwrap();
+    assert_eq!(listed.blocks.len(), 2);
+}
+
+/// Peak memory of compaction, the old way (every span in memory, then one encode) against
+/// the streaming merge. Run each mode in its own process, release build:
+/// `CLEW_BENCH_DIR=/tmp/merge-bench CLEW_MERGE_MODE=old cargo test -p clew-store --release
+/// -- --ignored --nocapture merge_peak_memory` (then `CLEW_MERGE_MODE=new`). The first run
+/// writes the source blocks (CLEW_BENCH_TRACES traces over CLEW_BENCH_BLOCKS blocks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by hand"]
+async fn merge_peak_memory() {
+    fn status(field: &str) -> u64 {
+        let text = std::fs::read_to_string("/proc/self/status").unwrap();
+        text.lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    }
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let traces = env("CLEW_BENCH_TRACES", 150_000);
+    let blocks = env("CLEW_BENCH_BLOCKS", 10);
+    let dir = std::env::var("CLEW_BENCH_DIR").unwrap_or_else(|_| "/tmp/clew-merge-bench".into());
+    let mode = std::env::var("CLEW_MERGE_MODE").unwrap_or_else(|_| "new".into());
+    std::fs::create_dir_all(&dir).unwrap();
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).unwrap());
+    let t = tenant();
+    let options = BlockOptions::default();
+    let mut metas = list_blocks(store.as_ref(), &t).await.unwrap().blocks;
+    metas.retain(|m| m.provenance.compacted_from.is_empty());
+    if metas.len() != blocks {
+        for m in &metas {
+            delete_block(store.as_ref(), &t, &m.id).await.unwrap();
+        }
+        metas.clear();
+        for i in 0..blocks {
+            let spans = jaeger_clickhouse_shape(traces / blocks, 1_000 + i as u64);
+            metas.push(
+                write_block(store.as_ref(), &t, spans, &options)
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    let spans: u64 = metas.iter().map(|m| m.span_count).sum();
+    let mut sources = Vec::new();
+    for m in &metas {
+        sources.push(Arc::new(
+            BlockReader::open(Arc::clone(&store), m.clone())
+                .await
+                .unwrap(),
+        ));
+    }
+    // Peak RSS from here on (Linux: writing 5 to clear_refs resets VmHWM).
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let base = status("VmRSS:");
+    let began = std::time::Instant::now();
+    let merged = if mode == "old" {
+        let mut all = Vec::new();
+        for s in &sources {
+            all.extend(s.all_spans().await.unwrap());
+        }
+        write_block(store.as_ref(), &t, all, &options)
+            .await
+            .unwrap()
+    } else {
+        merge_blocks(&store, &t, &sources, &options).await.unwrap()
+    };
+    let secs = began.elapsed().as_secs_f64();
+    let peak = status("VmHWM:");
+    println!(
+        "mode {mode}: {spans} spans in {} blocks -> {} spans, {} row groups, {} MB data; \
+         {secs:.1} s ({:.0} spans/s); RSS before {} MiB, peak {} MiB, peak above before {} MiB",
+        metas.len(),
+        merged.span_count,
+        merged.row_groups,
+        merged.data_bytes / 1_000_000,
+        spans as f64 / secs,
+        base / 1024,
+        peak / 1024,
+        peak.saturating_sub(base) / 1024,
+    );
+    delete_block(store.as_ref(), &t, &merged.id).await.unwrap();
+}

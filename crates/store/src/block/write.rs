@@ -11,7 +11,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType};
-use clew_model::{AnyValue, KeyValue, SpanKind, SpanRecord, TenantId, UnixNanos};
+use clew_model::{AnyValue, KeyValue, SpanKind, SpanRecord, TenantId, TraceId, UnixNanos};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use parquet::arrow::ArrowWriter;
@@ -21,7 +21,7 @@ use parquet::schema::types::ColumnPath;
 use prost::Message as _;
 
 use super::bloom::Bloom;
-use super::meta::{self, BlockMeta, FORMAT_VERSION};
+use super::meta::{self, BlockMeta, FORMAT_VERSION, Provenance};
 use super::schema::{self as s, HOT, HotType};
 use super::{BLOOM_FILE, BlockError, BlockOptions, DATA_FILE, META_FILE, block_path};
 
@@ -43,6 +43,17 @@ pub async fn write_block(
     spans: Vec<SpanRecord>,
     options: &BlockOptions,
 ) -> Result<BlockMeta, BlockError> {
+    write_block_with(store, tenant, spans, options, Provenance::default()).await
+}
+
+/// [`write_block`], recording in `meta.json` what the block replaces.
+pub async fn write_block_with(
+    store: &dyn ObjectStore,
+    tenant: &TenantId,
+    spans: Vec<SpanRecord>,
+    options: &BlockOptions,
+    provenance: Provenance,
+) -> Result<BlockMeta, BlockError> {
     validate(options)?;
     if spans.is_empty() {
         return Err(BlockError::Empty);
@@ -57,16 +68,64 @@ pub async fn write_block(
             .await
             .map_err(|e| BlockError::Task(e.to_string()))??
     };
+    put_block(store, tenant, id, now, encoded, provenance).await
+}
+
+/// Like [`write_block_with`] for spans that are already in block order, (trace id, start,
+/// span id), without duplicates, given a chunk at a time: the caller decodes or builds one
+/// chunk while the previous is encoded, so only one chunk of decoded spans is alive at
+/// once (a flush of a large head would otherwise hold every span decoded). `trace_count`
+/// sizes the bloom filter (an upper bound is fine). The encoded Parquet file is still
+/// assembled in memory, at a few dozen bytes per span.
+pub async fn write_block_sorted<I>(
+    store: &dyn ObjectStore,
+    tenant: &TenantId,
+    chunks: I,
+    trace_count: usize,
+    options: &BlockOptions,
+    provenance: Provenance,
+) -> Result<BlockMeta, BlockError>
+where
+    I: Iterator<Item = Vec<SpanRecord>> + Send + 'static,
+{
+    validate(options)?;
+    let now = UnixNanos::now();
+    let id = new_block_id(now)?;
+    let data_path = block_path(tenant, &id, DATA_FILE);
+    let encoded = {
+        let options = options.clone();
+        let data_path = data_path.clone();
+        tokio::task::spawn_blocking(move || {
+            encode_sorted(chunks, trace_count, &options, &data_path)
+        })
+        .await
+        .map_err(|e| BlockError::Task(e.to_string()))??
+    };
+    put_block(store, tenant, id, now, encoded, provenance).await
+}
+
+/// Puts the encoded data and bloom filter, then `meta.json`.
+async fn put_block(
+    store: &dyn ObjectStore,
+    tenant: &TenantId,
+    id: String,
+    now: UnixNanos,
+    encoded: Encoded,
+    provenance: Provenance,
+) -> Result<BlockMeta, BlockError> {
     let Encoded {
         data,
         bloom,
         row_groups,
         summary,
     } = encoded;
+    let data_path = block_path(tenant, &id, DATA_FILE);
     let data_bytes = data.len() as u64;
     let bloom_bytes = bloom.len() as u64;
     put(store, &data_path, data).await?;
+    crate::faults::crash_point("block.data_written");
     put(store, &block_path(tenant, &id, BLOOM_FILE), bloom).await?;
+    crate::faults::crash_point("block.bloom_written");
     let meta = BlockMeta {
         id: id.clone(),
         tenant: tenant.clone(),
@@ -83,6 +142,7 @@ pub async fn write_block(
         services: summary.services.into_iter().collect(),
         operations: summary.operations.into_iter().collect(),
         created_unix_nanos: now.0,
+        provenance,
     };
     put(
         store,
@@ -93,7 +153,7 @@ pub async fn write_block(
     Ok(meta)
 }
 
-fn validate(options: &BlockOptions) -> Result<(), BlockError> {
+pub(crate) fn validate(options: &BlockOptions) -> Result<(), BlockError> {
     if options.row_group_spans == 0 {
         return Err(BlockError::Options("row_group_spans must be at least 1"));
     }
@@ -112,7 +172,11 @@ fn validate(options: &BlockOptions) -> Result<(), BlockError> {
     Ok(())
 }
 
-async fn put(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> Result<(), BlockError> {
+pub(crate) async fn put(
+    store: &dyn ObjectStore,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<(), BlockError> {
     store
         .put(path, PutPayload::from(bytes))
         .await
@@ -121,7 +185,7 @@ async fn put(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> Result<(),
 }
 
 /// 12 hex digits of milliseconds (sorts by time until the year 10889) and 20 random ones.
-fn new_block_id(now: UnixNanos) -> Result<String, BlockError> {
+pub(crate) fn new_block_id(now: UnixNanos) -> Result<String, BlockError> {
     let mut random = [0u8; 10];
     getrandom::fill(&mut random).map_err(|e| BlockError::Random(e.to_string()))?;
     let millis = (now.0 / 1_000_000) & 0xffff_ffff_ffff;
@@ -138,6 +202,7 @@ struct Summary {
     end_max: UnixNanos,
     span_count: u64,
     trace_count: u64,
+    last_trace: Option<TraceId>,
     services: BTreeSet<String>,
     operations: BTreeSet<(String, String, SpanKind)>,
 }
@@ -172,34 +237,44 @@ fn encode(
     path: &Path,
 ) -> Result<Encoded, BlockError> {
     sort_and_dedup(&mut spans);
-    let summary = summarize(&spans);
-    let mut bloom = Bloom::new(
-        usize::try_from(summary.trace_count).unwrap_or(usize::MAX),
-        options.bloom_false_positive_rate,
-    );
-    for pair in spans.chunk_by(|a, b| a.span.trace_id == b.span.trace_id) {
-        if let Some(first) = pair.first() {
-            bloom.insert(&first.span.trace_id);
-        }
-    }
+    let traces = spans
+        .chunk_by(|a, b| a.span.trace_id == b.span.trace_id)
+        .count();
+    encode_sorted(std::iter::once(spans), traces, options, path)
+}
 
+/// Encodes spans given in block order, chunk by chunk (see [`write_block_sorted`]).
+fn encode_sorted(
+    chunks: impl Iterator<Item = Vec<SpanRecord>>,
+    trace_count: usize,
+    options: &BlockOptions,
+    path: &Path,
+) -> Result<Encoded, BlockError> {
+    let mut bloom = Bloom::new(trace_count.max(1), options.bloom_false_positive_rate);
+    let mut summary = Summary::new();
     let props = writer_properties(options)?;
     let mut writer = ArrowWriter::try_new(Vec::new(), s::schema(), Some(props))
         .map_err(|e| BlockError::parquet(path, e))?;
-    let mut rest = spans.as_slice();
-    while !rest.is_empty() {
-        let mut rows = 0;
-        let mut bytes = 0;
-        while rows < rest.len() && rows < options.row_group_spans && bytes < MAX_BATCH_BYTES {
-            bytes += approx_size(&rest[rows]);
-            rows += 1;
+    for spans in chunks {
+        summary.add(&spans, &mut bloom);
+        let mut rest = spans.as_slice();
+        while !rest.is_empty() {
+            let mut rows = 0;
+            let mut bytes = 0;
+            while rows < rest.len() && rows < options.row_group_spans && bytes < MAX_BATCH_BYTES {
+                bytes += approx_size(&rest[rows]);
+                rows += 1;
+            }
+            let (batch_rows, later) = rest.split_at(rows);
+            rest = later;
+            let batch = to_batch(batch_rows).map_err(|e| BlockError::arrow(path, e))?;
+            writer
+                .write(&batch)
+                .map_err(|e| BlockError::parquet(path, e))?;
         }
-        let (batch_rows, later) = rest.split_at(rows);
-        rest = later;
-        let batch = to_batch(batch_rows).map_err(|e| BlockError::arrow(path, e))?;
-        writer
-            .write(&batch)
-            .map_err(|e| BlockError::parquet(path, e))?;
+    }
+    if summary.span_count == 0 {
+        return Err(BlockError::Empty);
     }
     let file_meta = writer.finish().map_err(|e| BlockError::parquet(path, e))?;
     let row_groups = u32::try_from(file_meta.num_row_groups()).unwrap_or(u32::MAX);
@@ -213,7 +288,7 @@ fn encode(
     })
 }
 
-fn writer_properties(options: &BlockOptions) -> Result<WriterProperties, BlockError> {
+pub(crate) fn writer_properties(options: &BlockOptions) -> Result<WriterProperties, BlockError> {
     let level = ZstdLevel::try_new(options.zstd_level)
         .map_err(|_| BlockError::Options("zstd_level must be within 1..=22"))?;
     let col = |name: &str| ColumnPath::from(name);
@@ -263,34 +338,42 @@ const HEAVY_COLUMNS: [&str; 8] = [
     "attributes.list.item.str",
 ];
 
-fn summarize(spans: &[SpanRecord]) -> Summary {
-    let mut summary = Summary {
-        start_min: UnixNanos(u64::MAX),
-        start_max: UnixNanos(0),
-        end_max: UnixNanos(0),
-        span_count: spans.len() as u64,
-        trace_count: 0,
-        services: BTreeSet::new(),
-        operations: BTreeSet::new(),
-    };
-    let mut last_trace = None;
-    for rec in spans {
-        let span = &rec.span;
-        summary.start_min = summary.start_min.min(span.start);
-        summary.start_max = summary.start_max.max(span.start);
-        summary.end_max = summary.end_max.max(span.end.max(span.start));
-        if last_trace != Some(span.trace_id) {
-            summary.trace_count += 1;
-            last_trace = Some(span.trace_id);
+impl Summary {
+    fn new() -> Self {
+        Summary {
+            start_min: UnixNanos(u64::MAX),
+            start_max: UnixNanos(0),
+            end_max: UnixNanos(0),
+            span_count: 0,
+            trace_count: 0,
+            last_trace: None,
+            services: BTreeSet::new(),
+            operations: BTreeSet::new(),
         }
-        let service = rec.service_name();
-        if !summary.services.contains(service) {
-            summary.services.insert(service.to_owned());
-        }
-        let op = (service.to_owned(), span.name.clone(), span.kind);
-        summary.operations.insert(op);
     }
-    summary
+
+    /// Adds spans that follow the ones added before in block order; each trace id seen for
+    /// the first time goes into the bloom filter.
+    fn add(&mut self, spans: &[SpanRecord], bloom: &mut Bloom) {
+        self.span_count += spans.len() as u64;
+        for rec in spans {
+            let span = &rec.span;
+            self.start_min = self.start_min.min(span.start);
+            self.start_max = self.start_max.max(span.start);
+            self.end_max = self.end_max.max(span.end.max(span.start));
+            if self.last_trace != Some(span.trace_id) {
+                self.trace_count += 1;
+                self.last_trace = Some(span.trace_id);
+                bloom.insert(&span.trace_id);
+            }
+            let service = rec.service_name();
+            if !self.services.contains(service) {
+                self.services.insert(service.to_owned());
+            }
+            let op = (service.to_owned(), span.name.clone(), span.kind);
+            self.operations.insert(op);
+        }
+    }
 }
 
 /// A rough upper bound of what a span adds to the batch's Arrow buffers.

@@ -967,7 +967,7 @@ async fn an_incomplete_block_is_removed_and_its_spans_come_from_the_wal() {
 #[tokio::test]
 async fn retention_removes_whole_expired_blocks_per_tenant() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = open(config(dir.path()));
+    let (store, registry) = open(config(dir.path()));
     let (a, b) = (tenant("a"), tenant("b"));
     append_fixture(&store, &a).await; // spans end at 2_900 ns
     append_fixture(&store, &b).await;
@@ -985,6 +985,11 @@ async fn retention_removes_whole_expired_blocks_per_tenant() {
     assert!(store.trace(&a, tid(1)).await.unwrap().is_empty());
     assert_eq!(store.trace(&b, tid(1)).await.unwrap().len(), 2);
     assert_eq!(store.blocks().len(), 1);
+    let text = metrics_text(&registry);
+    assert!(
+        text.contains("clew_blocks_expired_total{tenant=\"a\"} 1"),
+        "{text}"
+    );
     // a block still within its time to live stays
     let kept = store
         .apply_retention(UnixNanos(10_000), |_| Some(Duration::from_secs(1)))
@@ -1013,6 +1018,11 @@ async fn compaction_merges_a_window_into_one_block_and_keeps_duplicates_once() {
             .append(&t, batch("api", vec![span(1, 9, "render", 1_400, 50)]))
             .await
             .unwrap();
+        // (a third span, so that the size-tiered choice takes both blocks: 5 ≤ 2 × 3)
+        store
+            .append(&t, batch("api", vec![span(1, 8, "paint", 1_450, 20)]))
+            .await
+            .unwrap();
         store.flush(&t).await.unwrap();
         assert_eq!(store.blocks().len(), 2);
         // a cap below the two blocks' total leaves them alone
@@ -1028,9 +1038,9 @@ async fn compaction_merges_a_window_into_one_block_and_keeps_duplicates_once() {
             .await
             .unwrap();
         assert_eq!(merged.len(), 1);
-        assert_eq!(merged[0].span_count, 6, "the retried span is kept once");
+        assert_eq!(merged[0].span_count, 7, "the retried span is kept once");
         assert_eq!(store.blocks().len(), 1);
-        assert_eq!(store.trace(&t, tid(1)).await.unwrap().len(), 3);
+        assert_eq!(store.trace(&t, tid(1)).await.unwrap().len(), 4);
         assert!(
             store
                 .compact(Duration::from_secs(3600), 1_000)
@@ -1041,8 +1051,281 @@ async fn compaction_merges_a_window_into_one_block_and_keeps_duplicates_once() {
     }
     let (store, _) = open(config(dir.path()));
     assert_eq!(store.blocks().len(), 1);
-    assert_eq!(store.trace(&t, tid(1)).await.unwrap().len(), 3);
+    assert_eq!(store.trace(&t, tid(1)).await.unwrap().len(), 4);
     assert_eq!(store.trace(&t, tid(2)).await.unwrap().len(), 3);
     assert_eq!(all_ids(&store, &t).await, [tid(2), tid(1)]);
     assert_eq!(store.services(&t).await.unwrap(), ["api", "db", "worker"]);
+}
+
+#[tokio::test]
+async fn segments_a_block_already_holds_are_dropped_at_open_and_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("a");
+    let covered = {
+        let (store, _) = open(config(dir.path()));
+        append_fixture(&store, &t).await;
+        // A flush that a crash stops after its block is complete, before the WAL release.
+        let frozen = store.cut(&t).await.unwrap().unwrap();
+        let spans: Vec<SpanRecord> = frozen.spans().collect();
+        let provenance = block::Provenance {
+            wal_segments: frozen.segments(),
+            compacted_from: Vec::new(),
+        };
+        assert!(!provenance.wal_segments.is_empty());
+        block::write_block_with(
+            store.objects.as_ref(),
+            &t,
+            spans,
+            &block::BlockOptions::default(),
+            provenance.clone(),
+        )
+        .await
+        .unwrap();
+        provenance.wal_segments
+    };
+    assert_eq!(segments(dir.path(), "a").len(), covered.len());
+    {
+        let (store, _) = open(config(dir.path()));
+        assert!(segments(dir.path(), "a").is_empty(), "covered segments go");
+        let heads = read_heads(&store.tenant(&t).unwrap().heads).span_count();
+        assert_eq!(heads, 0, "nothing replayed twice");
+        assert_fixture(&store, &t).await;
+        store
+            .append(&t, batch("api", vec![span(7, 1, "after", 9_000, 5)]))
+            .await
+            .unwrap();
+        // The new segment takes a number above every covered one...
+        let [seg] = segments(dir.path(), "a").try_into().unwrap();
+        let max = covered.iter().max().unwrap();
+        assert!(seg > wal::segment_path(&dir.path().join("tenants/a/wal"), *max));
+    }
+    // ...so the next start keeps it.
+    let (store, _) = open(config(dir.path()));
+    assert_eq!(store.trace(&t, tid(7)).await.unwrap().len(), 1);
+    assert_eq!(store.trace(&t, tid(1)).await.unwrap().len(), 2);
+    assert_eq!(store.trace(&t, tid(2)).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn blocks_a_merged_block_replaces_are_deleted_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("a");
+    let old = {
+        let (store, _) = open(config(dir.path()));
+        append_fixture(&store, &t).await;
+        let a = store.flush(&t).await.unwrap().unwrap();
+        store
+            .append(&t, batch("api", vec![span(3, 1, "x", 3_000, 5)]))
+            .await
+            .unwrap();
+        let b = store.flush(&t).await.unwrap().unwrap();
+        // A compaction that a crash stops after the merged block is complete.
+        let mut spans = Vec::new();
+        for r in store.tenant(&t).unwrap().blocks() {
+            spans.extend(r.all_spans().await.unwrap());
+        }
+        let provenance = block::Provenance {
+            wal_segments: Vec::new(),
+            compacted_from: vec![a.id.clone(), b.id.clone()],
+        };
+        block::write_block_with(
+            store.objects.as_ref(),
+            &t,
+            spans,
+            &block::BlockOptions::default(),
+            provenance,
+        )
+        .await
+        .unwrap();
+        [a.id, b.id]
+    };
+    let (store, _) = open(config(dir.path()));
+    let blocks = store.blocks();
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].span_count, 6);
+    assert_eq!(blocks[0].provenance.compacted_from, old);
+    for id in &old {
+        assert!(
+            !dir.path()
+                .join("tenants/a/blocks")
+                .join(id)
+                .join("meta.json")
+                .exists()
+        );
+    }
+    assert_eq!(store.trace(&t, tid(1)).await.unwrap().len(), 2);
+    assert_eq!(store.trace(&t, tid(3)).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_block_with_a_wrong_size_is_quarantined_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("a");
+    let id = {
+        let (store, _) = open(config(dir.path()));
+        append_fixture(&store, &t).await;
+        store.flush(&t).await.unwrap().unwrap().id
+    };
+    let data = dir
+        .path()
+        .join("tenants/a/blocks")
+        .join(&id)
+        .join(block::DATA_FILE);
+    let bytes = std::fs::read(&data).unwrap();
+    std::fs::write(&data, &bytes[..bytes.len() - 1]).unwrap();
+    let (store, registry) = open(config(dir.path()));
+    assert!(store.blocks().is_empty());
+    let problems = store.block_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("quarantined"), "{problems:?}");
+    let moved = dir.path().join("tenants/a/quarantine").join(&id);
+    assert!(moved.join(block::DATA_FILE).exists());
+    assert!(moved.join(block::META_FILE).exists());
+    assert!(metrics_text(&registry).contains("clew_blocks_quarantined_total{tenant=\"a\"} 1"));
+}
+
+#[test]
+fn storage_errors_are_not_damage_but_decoding_errors_are() {
+    use parquet::errors::ParquetError;
+    let path = String::from("t/blocks/x/data.parquet");
+    let storage = object_store::Error::Generic {
+        store: "S3",
+        source: "connection reset".into(),
+    };
+    let wrapped = block::BlockError::Parquet {
+        path: path.clone(),
+        source: ParquetError::External(Box::new(storage)),
+    };
+    assert!(!wrapped.is_damage());
+    let decode = block::BlockError::Parquet {
+        path: path.clone(),
+        source: ParquetError::External(Box::new(ParquetError::General("bad page".into()))),
+    };
+    assert!(decode.is_damage());
+    let corrupt = block::BlockError::Corrupt {
+        path,
+        reason: "x".into(),
+    };
+    assert!(corrupt.is_damage());
+}
+
+#[tokio::test]
+async fn a_full_head_pushes_back_until_a_flush_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("a");
+    let (store, _) = open(StoreConfig {
+        head_hard_limit_spans: 5,
+        ..config(dir.path())
+    });
+    append_fixture(&store, &t).await; // 5 spans
+    // Block storage broken: the blocks folder is a file, so every block write fails.
+    let blocks = dir.path().join("tenants/a/blocks");
+    std::fs::write(&blocks, b"in the way").unwrap();
+    assert!(store.flush(&t).await.is_err());
+    let more = || batch("api", vec![span(8, 1, "more", 8_000, 5)]);
+    assert!(matches!(
+        store.append(&t, more()).await,
+        Err(AppendError::Overloaded { .. })
+    ));
+    // Everything acknowledged is still readable from the head.
+    assert_fixture(&store, &t).await;
+    // Storage back: the retried flush writes the frozen spans, and appends go through.
+    std::fs::remove_file(&blocks).unwrap();
+    assert_eq!(store.flush(&t).await.unwrap().unwrap().span_count, 5);
+    store.append(&t, more()).await.unwrap();
+    assert_eq!(store.trace(&t, tid(8)).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_flush_written_in_many_chunks_reads_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("a");
+    let mut cfg = config(dir.path());
+    // Chunks and row groups of two spans: traces straddle nothing, chunks hold whole traces.
+    cfg.block_options.row_group_spans = 2;
+    let (store, _) = open(cfg);
+    append_fixture(&store, &t).await;
+    for n in 10..40u8 {
+        let spans = (1..=n % 4 + 1)
+            .map(|s| span(n, s, "bulk", u64::from(n) * 1_000 + u64::from(s), 7))
+            .collect();
+        store.append(&t, batch("bulk", spans)).await.unwrap();
+    }
+    let before: Vec<SpanRecord> = {
+        let mut all = Vec::new();
+        for id in all_ids(&store, &t).await {
+            all.extend(store.trace(&t, id).await.unwrap());
+        }
+        all
+    };
+    let meta = store.flush(&t).await.unwrap().unwrap();
+    assert_eq!(meta.span_count as usize, before.len());
+    assert_eq!(meta.trace_count, 32);
+    assert!(meta.row_groups > 10, "{}", meta.row_groups);
+    let block = &store.tenant(&t).unwrap().blocks()[0];
+    let mut read = block.all_spans().await.unwrap();
+    let mut want = before;
+    let key = |r: &SpanRecord| (r.span.trace_id, r.span.start, r.span.span_id);
+    want.sort_by_key(key);
+    assert!(
+        read.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+        "block order"
+    );
+    read.sort_by_key(key);
+    assert_eq!(read, want);
+    for id in all_ids(&store, &t).await {
+        assert!(block.may_contain(id), "bloom has every trace");
+    }
+    assert_fixture_counts(&store, &t).await;
+}
+
+async fn assert_fixture_counts(store: &Store, t: &TenantId) {
+    assert_eq!(store.trace(t, tid(1)).await.unwrap().len(), 2);
+    assert_eq!(store.trace(t, tid(2)).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn compaction_is_size_tiered_and_leaves_full_blocks_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tenant("a");
+    let (store, _) = open(config(dir.path()));
+    let mut next = 1u8;
+    let mut flush_spans = |n: usize| {
+        let spans: Vec<Span> = (0..n)
+            .map(|i| span(next, 1 + i as u8, "tier", 1_000 + u64::from(next), 5))
+            .collect();
+        next += 1;
+        spans
+    };
+    // One big block (8 spans) and two small ones (1 span each), cap 20.
+    for n in [8, 1, 1] {
+        let spans = flush_spans(n);
+        store.append(&t, batch("tier", spans)).await.unwrap();
+        store.flush(&t).await.unwrap().unwrap();
+    }
+    let sizes = |store: &Store| {
+        let mut v: Vec<u64> = store.blocks().iter().map(|b| b.span_count).collect();
+        v.sort();
+        v
+    };
+    let window = Duration::from_secs(3600);
+    // The two small blocks merge; the big one waits (8 > 2 × 1).
+    assert_eq!(store.compact(window, 20).await.unwrap().len(), 1);
+    assert_eq!(sizes(&store), [2, 8]);
+    // Still 8 > 2 × 2: nothing to do.
+    assert!(store.compact(window, 20).await.unwrap().is_empty());
+    // Two more small ones: 1 + 1 + 2 = 4, then 8 ≤ 2 × 4 joins: all in one.
+    for n in [1, 1] {
+        let spans = flush_spans(n);
+        store.append(&t, batch("tier", spans)).await.unwrap();
+        store.flush(&t).await.unwrap().unwrap();
+    }
+    assert_eq!(store.compact(window, 20).await.unwrap().len(), 1);
+    assert_eq!(sizes(&store), [12]);
+    // A block at half the cap or more is done.
+    let spans = flush_spans(1);
+    store.append(&t, batch("tier", spans)).await.unwrap();
+    store.flush(&t).await.unwrap().unwrap();
+    assert!(store.compact(window, 20).await.unwrap().is_empty());
+    assert_eq!(sizes(&store), [1, 12]);
 }
