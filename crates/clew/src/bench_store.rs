@@ -96,7 +96,7 @@ fn store_config(dir: &Path, config: &Config) -> StoreConfig {
         durability: Durability::Relaxed,
         wal_segment_max_bytes: config.storage.wal_segment_max_bytes,
         max_pending_bytes: config.storage.max_pending_bytes,
-        cache: config.storage.cache.options(),
+        cache: config.storage.cache.clone(),
         block_storage: config.storage.block_storage(),
         ..StoreConfig::default()
     }

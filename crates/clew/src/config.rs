@@ -76,26 +76,10 @@ pub struct StorageConfig {
     /// Tenant → hours, overriding `retention_hours`.
     pub tenant_retention_hours: std::collections::BTreeMap<String, u64>,
     pub backend: StorageBackend,
-    pub s3: S3Config,
-    pub cache: CacheConfig,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheConfig {
-    pub bloom_bytes: u64,
-    pub metadata_bytes: u64,
-    pub range_bytes: u64,
-}
-
-impl CacheConfig {
-    pub fn options(&self) -> clew_store::block::CacheOptions {
-        clew_store::block::CacheOptions {
-            bloom_bytes: self.bloom_bytes,
-            metadata_bytes: self.metadata_bytes,
-            range_bytes: self.range_bytes,
-        }
-    }
+    /// `[storage.s3]`, the store's own options type.
+    pub s3: clew_store::S3Options,
+    /// `[storage.cache]`, the store's own options type.
+    pub cache: clew_store::block::CacheOptions,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -105,34 +89,12 @@ pub enum StorageBackend {
     S3,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Config {
-    pub bucket: String,
-    pub prefix: String,
-    pub endpoint: String,
-    pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub allow_http: bool,
-    pub virtual_hosted_style: bool,
-}
-
 impl StorageConfig {
     /// The block storage backend as the store takes it.
     pub fn block_storage(&self) -> clew_store::BlockStorage {
         match self.backend {
             StorageBackend::Local => clew_store::BlockStorage::Local,
-            StorageBackend::S3 => clew_store::BlockStorage::S3(clew_store::S3Options {
-                bucket: self.s3.bucket.clone(),
-                prefix: self.s3.prefix.clone(),
-                endpoint: self.s3.endpoint.clone(),
-                region: self.s3.region.clone(),
-                access_key_id: self.s3.access_key_id.clone(),
-                secret_access_key: self.s3.secret_access_key.clone(),
-                allow_http: self.s3.allow_http,
-                virtual_hosted_style: self.s3.virtual_hosted_style,
-            }),
+            StorageBackend::S3 => clew_store::BlockStorage::S3(self.s3.clone()),
         }
     }
 }

@@ -103,7 +103,7 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
         max_pending_bytes: config.storage.max_pending_bytes,
         block_storage: config.storage.block_storage(),
         head_hard_limit_spans: config.storage.head_hard_limit_spans,
-        cache: config.storage.cache.options(),
+        cache: config.storage.cache.clone(),
         ..StoreConfig::default()
     };
     let store = Arc::new(

@@ -24,7 +24,9 @@ pub enum BlockStorage {
 
 /// An S3 bucket. Credentials and region not given here come from the standard `AWS_*`
 /// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, ...).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Deserializes from the `[storage.s3]` table of Clew's config (every key required there).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct S3Options {
     pub bucket: String,
     /// Key prefix inside the bucket (e.g. `clew/prod`); blocks go under

@@ -32,7 +32,9 @@ use super::bloom::Bloom;
 const MIB: u64 = 1024 * 1024;
 
 /// Bytes the cache may hold, per kind. Zero disables that kind.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Deserializes from the `[storage.cache]` table of Clew's config.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CacheOptions {
     /// Bloom filters: about 1.2 bytes per trace at a 1% false-positive rate.
     pub bloom_bytes: u64,
