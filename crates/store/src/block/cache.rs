@@ -46,15 +46,15 @@ pub struct CacheOptions {
 }
 
 impl Default for CacheOptions {
-    /// 96 MiB in all, so that a single-node Clew stays small (the RSS target is 200 MiB at
-    /// 10,000 spans/s); raise them for large stores. Footers get the most: with page
-    /// indexes they are the largest per-block cost, needed by every read of a block, and
-    /// costly to fetch again (two round trips). Blooms are small (about 1.2 bytes per
-    /// trace at 1%: 10 M traces in 12 MiB). Pages are the cheapest to lose: one ranged GET.
+    /// 176 MiB in all. Footers get the most: with page indexes they are the largest
+    /// per-block cost (about 6 MiB per million spans), needed by every read of a block, and
+    /// costly to parse again: over 10 M spans, 48 MiB of footers made trace-by-id p99 23 ms
+    /// where 128 MiB gave 9 ms and a lower RSS (BENCHMARKS.md). Blooms are small (about 1.2
+    /// bytes per trace at 1%: 10 M traces in 12 MiB). Pages are the cheapest to lose.
     fn default() -> Self {
         Self {
             bloom_bytes: 16 * MIB,
-            metadata_bytes: 48 * MIB,
+            metadata_bytes: 128 * MIB,
             range_bytes: 32 * MIB,
         }
     }

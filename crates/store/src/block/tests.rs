@@ -1029,7 +1029,7 @@ async fn cache_counters_move_and_pages_are_served_from_memory() {
         "clew_block_cache_hits_total{kind=\"range\"}",
         "clew_block_cache_misses_total{kind=\"metadata\"} 1",
         "clew_block_cache_bytes{kind=\"bloom\"}",
-        "clew_block_cache_capacity_bytes{kind=\"metadata\"} 50331648",
+        "clew_block_cache_capacity_bytes{kind=\"metadata\"} 134217728",
     ] {
         assert!(text.contains(name), "{name} missing from\n{text}");
     }
