@@ -295,6 +295,7 @@ impl BlockCache {
 
     /// What [`super::BlockReader::open`] uses when given no cache: bloom filter and metadata
     /// kept without bound (as long as the reader lives, as before caches existed), no ranges.
+    #[cfg(test)]
     pub(crate) fn unbounded_private() -> Self {
         let options = CacheOptions {
             bloom_bytes: u64::MAX / 4,
@@ -412,6 +413,7 @@ impl BlockCache {
 }
 
 impl<K, V> Part<K, V> {
+    #[cfg(test)]
     fn disabled(kind: CacheKind, metrics: &BlockCacheMetrics) -> Self {
         let label = CacheKindLabel {
             kind: kind.as_str().to_owned(),

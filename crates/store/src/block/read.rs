@@ -110,7 +110,11 @@ impl BlockReader {
     /// [`BlockReader::open_with_cache`] with a cache of this reader's own that keeps its
     /// bloom filter and footer for its lifetime and caches no pages. Prefer sharing one
     /// bounded cache per store.
-    pub async fn open(store: Arc<dyn ObjectStore>, meta: BlockMeta) -> Result<Self, BlockError> {
+    #[cfg(test)]
+    pub(crate) async fn open(
+        store: Arc<dyn ObjectStore>,
+        meta: BlockMeta,
+    ) -> Result<Self, BlockError> {
         Self::open_with_cache(store, meta, Arc::new(BlockCache::unbounded_private())).await
     }
 
