@@ -8,6 +8,7 @@
 //! Must not touch: wire formats (JSON shapes, protobuf) — those belong to `clew-server` —
 //! nor storage layout: it reads only through `clew_store::Store`'s public API.
 
+pub mod search;
 mod skew;
 mod trace;
 pub mod traceql;
@@ -15,9 +16,10 @@ pub mod traceql;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use clew_model::{DurationNanos, SpanId, SpanKind, StatusCode, TenantId, TraceId, UnixNanos};
+use clew_model::{DurationNanos, SpanId, SpanKind, TenantId, TraceId, UnixNanos};
 use clew_store::{ReadError, SpanFilter, Store};
 
+pub use search::SearchRequest;
 pub use trace::Trace;
 
 /// Why a query could not be answered.
@@ -25,6 +27,9 @@ pub use trace::Trace;
 pub enum QueryError {
     #[error("reading from the store: {0}")]
     Store(#[from] ReadError),
+    /// The request cannot be answered as asked (a cursor from another search, …).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// An operation (span name) seen for a service, with the span kind it was seen with.
@@ -79,17 +84,18 @@ impl Querier {
         Ok((!spans.is_empty()).then(|| Trace::assemble(id, spans)))
     }
 
+    /// Jaeger's search, on the TraceQL engine: one span must meet every condition (see
+    /// [`jaeger_request`]); traces overlapping the time range, newest first.
     pub async fn search(
         &self,
         tenant: &TenantId,
         q: &TraceQuery,
     ) -> Result<Vec<Trace>, QueryError> {
-        let filter = span_filter(q);
-        let limit = if q.limit == 0 { DEFAULT_LIMIT } else { q.limit };
-        let ids = self.store.find_trace_ids(tenant, &filter, limit).await?;
-        let mut traces = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(t) = self.trace(tenant, id).await? {
+        let request = jaeger_request(q);
+        let found = self.search_traceql(tenant, &request).await?;
+        let mut traces = Vec::with_capacity(found.traces.len());
+        for summary in found.traces {
+            if let Some(t) = self.trace(tenant, summary.trace_id).await? {
                 traces.push(t);
             }
         }
@@ -165,31 +171,149 @@ impl Querier {
     }
 }
 
-/// Maps a Jaeger-style query to the store's span filter. Conventional tags that Jaeger
-/// derives from span fields are matched against those fields, so `error=true` finds
-/// spans with error status whether or not they carry an `error` attribute.
-fn span_filter(q: &TraceQuery) -> SpanFilter {
-    let mut filter = SpanFilter {
-        service: q.service.clone().filter(|s| !s.is_empty()),
-        operation: q.operation.clone().filter(|s| !s.is_empty()),
-        min_duration: q.min_duration,
-        max_duration: q.max_duration,
-        start_min: q.start_min,
-        start_max: q.start_max,
-        ..SpanFilter::default()
+/// A Jaeger search as one TraceQL filter: `{ resource.service.name = S && name = O &&
+/// <tag> && duration >= MIN && duration <= MAX }`, over traces overlapping the time range.
+///
+/// Tags keep Jaeger's meaning: `error=true`, `span.kind` and `otel.status_code` test the
+/// span's status and kind; any other `k=v` holds when the span, its resource or one of its
+/// events has attribute `k` whose value reads as `v` (a string equal to `v`, or a number or
+/// boolean that `v` spells).
+pub fn jaeger_request(q: &TraceQuery) -> SearchRequest {
+    use traceql::{Attribute, BinaryOp, ExprKind, FieldExpr, Intrinsic, Scope, Static};
+    let field = |kind| Box::new(FieldExpr::new(kind));
+    let cmp = |op, lhs: ExprKind, rhs: Static| {
+        FieldExpr::new(ExprKind::Binary {
+            op,
+            lhs: field(lhs),
+            rhs: field(ExprKind::Static(rhs)),
+        })
     };
-    for (key, value) in &q.tags {
-        match (key.as_str(), value.to_ascii_lowercase().as_str()) {
-            ("error", "true") => filter.status = Some(StatusCode::Error),
-            ("otel.status_code", "error") => filter.status = Some(StatusCode::Error),
-            ("otel.status_code", "ok") => filter.status = Some(StatusCode::Ok),
-            ("span.kind", v) if SpanKind::from_lower_str(v).is_some() => {
-                filter.kind = SpanKind::from_lower_str(v);
-            }
-            _ => filter.attributes.push((key.clone(), value.clone())),
-        }
+    let attr = |scope, name: &str| {
+        ExprKind::Attribute(Attribute {
+            scope,
+            name: name.to_owned(),
+        })
+    };
+    let or = |a: FieldExpr, b: FieldExpr| {
+        FieldExpr::new(ExprKind::Binary {
+            op: BinaryOp::Or,
+            lhs: Box::new(a),
+            rhs: Box::new(b),
+        })
+    };
+    let mut conditions: Vec<FieldExpr> = Vec::new();
+    if let Some(service) = q.service.as_ref().filter(|s| !s.is_empty()) {
+        conditions.push(cmp(
+            BinaryOp::Eq,
+            attr(Scope::Resource, "service.name"),
+            Static::Str(service.clone()),
+        ));
     }
-    filter
+    if let Some(op) = q.operation.as_ref().filter(|s| !s.is_empty()) {
+        conditions.push(cmp(
+            BinaryOp::Eq,
+            ExprKind::Intrinsic(Intrinsic::Name),
+            Static::Str(op.clone()),
+        ));
+    }
+    for (key, value) in &q.tags {
+        let status = |s| {
+            cmp(
+                BinaryOp::Eq,
+                ExprKind::Intrinsic(Intrinsic::Status),
+                Static::Status(s),
+            )
+        };
+        let lower = value.to_ascii_lowercase();
+        let special = match (key.as_str(), lower.as_str()) {
+            ("error", "true") | ("otel.status_code", "error") => {
+                Some(status(traceql::Status::Error))
+            }
+            ("otel.status_code", "ok") => Some(status(traceql::Status::Ok)),
+            ("span.kind", v) => traceql_kind(v).map(|k| {
+                cmp(
+                    BinaryOp::Eq,
+                    ExprKind::Intrinsic(Intrinsic::Kind),
+                    Static::Kind(k),
+                )
+            }),
+            _ => None,
+        };
+        if let Some(c) = special {
+            conditions.push(c);
+            continue;
+        }
+        let mut literals = vec![Static::Str(value.clone())];
+        if let Ok(i) = value.parse::<i64>() {
+            literals.push(Static::Int(i));
+        }
+        if let Ok(f) = value.parse::<f64>()
+            && f.is_finite()
+        {
+            literals.push(Static::Float(f));
+        }
+        if let Ok(b) = value.parse::<bool>() {
+            literals.push(Static::Bool(b));
+        }
+        let mut any: Option<FieldExpr> = None;
+        for scope in [Scope::Span, Scope::Resource, Scope::Event] {
+            for lit in &literals {
+                let c = cmp(BinaryOp::Eq, attr(scope, key), lit.clone());
+                any = Some(match any {
+                    Some(prev) => or(prev, c),
+                    None => c,
+                });
+            }
+        }
+        conditions.extend(any);
+    }
+    if let Some(d) = q.min_duration {
+        conditions.push(cmp(
+            BinaryOp::Gte,
+            ExprKind::Intrinsic(Intrinsic::Duration),
+            Static::Duration(i64::try_from(d.0).unwrap_or(i64::MAX)),
+        ));
+    }
+    if let Some(d) = q.max_duration {
+        conditions.push(cmp(
+            BinaryOp::Lte,
+            ExprKind::Intrinsic(Intrinsic::Duration),
+            Static::Duration(i64::try_from(d.0).unwrap_or(i64::MAX)),
+        ));
+    }
+    let expr = conditions.into_iter().reduce(|a, b| {
+        FieldExpr::new(ExprKind::Binary {
+            op: BinaryOp::And,
+            lhs: Box::new(a),
+            rhs: Box::new(b),
+        })
+    });
+    let query = traceql::Query {
+        pipeline: traceql::Pipeline {
+            stages: vec![traceql::Stage::Spanset(traceql::SpansetExpr::Filter(
+                traceql::Filter {
+                    expr,
+                    span: traceql::Span::default(),
+                },
+            ))],
+        },
+    };
+    let mut request = SearchRequest::new(query);
+    request.start = q.start_min;
+    request.end = q.start_max;
+    request.limit = if q.limit == 0 { DEFAULT_LIMIT } else { q.limit };
+    request
+}
+
+fn traceql_kind(v: &str) -> Option<traceql::Kind> {
+    Some(match SpanKind::from_lower_str(v)? {
+        SpanKind::Unspecified => traceql::Kind::Unspecified,
+        SpanKind::Internal => traceql::Kind::Internal,
+        SpanKind::Server => traceql::Kind::Server,
+        SpanKind::Client => traceql::Kind::Client,
+        SpanKind::Producer => traceql::Kind::Producer,
+        SpanKind::Consumer => traceql::Kind::Consumer,
+    })
 }
 
 #[cfg(test)]

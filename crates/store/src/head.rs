@@ -14,6 +14,7 @@ use clew_model::{
 };
 
 use crate::filter::SpanFilter;
+use crate::scan::{Hits, SpanScan, TraceHit};
 
 /// What makes two spans the same span: SDKs retry whole batches, so one span can arrive twice.
 type SpanKey = (SpanId, UnixNanos);
@@ -343,6 +344,46 @@ impl Heads {
         keys.sort_unstable_by(|a, b| b.cmp(a));
         keys.truncate(limit);
         keys
+    }
+
+    /// Judges every span of the traces the hints admit (see [`crate::scan`]); returns the
+    /// hits and the number of spans judged. Hints with a service narrow the scan to that
+    /// service's traces (and operation's, when named) through the head's indexes.
+    pub(crate) fn scan(&self, scan: &SpanScan) -> (Vec<TraceHit>, u64) {
+        let mut hits = Hits::default();
+        let mut spans = 0u64;
+        let indexed = !scan.hints.is_empty() && scan.hints.iter().all(|h| h.service.is_some());
+        for head in self.all() {
+            let mut judge = |id: &TraceId, entry: &TraceEntry| {
+                for rec in entry.records() {
+                    spans += 1;
+                    hits.add(*id, (scan.matcher)(&rec), entry.start);
+                }
+            };
+            if indexed {
+                let mut ids: HashSet<&TraceId> = HashSet::new();
+                for hint in &scan.hints {
+                    let Some(index) = hint.service.as_ref().and_then(|s| head.by_service.get(s))
+                    else {
+                        continue;
+                    };
+                    match hint.operation.as_ref() {
+                        Some(op) => ids.extend(index.by_operation.get(op).into_iter().flatten()),
+                        None => ids.extend(&index.traces),
+                    }
+                }
+                for id in ids {
+                    if let Some(entry) = head.traces.get(id) {
+                        judge(id, entry);
+                    }
+                }
+            } else {
+                for (id, entry) in &head.traces {
+                    judge(id, entry);
+                }
+            }
+        }
+        (hits.into_vec(), spans)
     }
 
     pub(crate) fn services(&self) -> Vec<String> {

@@ -24,6 +24,7 @@ mod filter;
 pub mod fuzzing;
 mod head;
 mod metrics;
+pub mod scan;
 mod store;
 pub mod wal;
 

@@ -24,6 +24,7 @@ use crate::error::{AppendError, ReadError, StoreError};
 use crate::filter::SpanFilter;
 use crate::head::{FrozenHead, Head, Heads, SharedHeads, read_heads, write_heads};
 use crate::metrics::{Metrics, TenantMetrics, gauge_value};
+use crate::scan::{ScanStats, Source, SourceInner, SourceKind, SpanScan, TraceHit};
 use crate::wal::{self, AppendRequest, Pending, ReplayReport, Request, WalWriter};
 use crate::{Durability, StoreConfig};
 
@@ -415,6 +416,86 @@ impl Store {
             starts.into_iter().map(|(id, start)| (start, id)).collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
         Ok(keys.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    /// The tenant's head (if the tenant exists), then its blocks by latest span start,
+    /// newest first (ties by id). Scan the head before listing blocks again if a flush
+    /// must not slip between: a flush lists its block before it releases the head.
+    pub fn sources(&self, tenant: &TenantId) -> Vec<Source> {
+        let Some(t) = self.tenant(tenant) else {
+            return Vec::new();
+        };
+        let mut out = vec![Source {
+            kind: SourceKind::Head,
+            start_min: None,
+            start_max: None,
+            end_max: None,
+            span_count: read_heads(&t.heads).span_count() as u64,
+            size_bytes: 0,
+            inner: SourceInner::Head(Arc::clone(&t.heads)),
+        }];
+        out.extend(Self::block_sources(&t));
+        out
+    }
+
+    /// The tenant's blocks as sources, newest first; see [`Store::sources`].
+    pub fn block_sources_of(&self, tenant: &TenantId) -> Vec<Source> {
+        self.tenant(tenant)
+            .map(|t| Self::block_sources(&t))
+            .unwrap_or_default()
+    }
+
+    fn block_sources(t: &Tenant) -> Vec<Source> {
+        let mut blocks = t.blocks();
+        blocks.sort_by(|a, b| {
+            (b.meta().start_max, &b.meta().id).cmp(&(a.meta().start_max, &a.meta().id))
+        });
+        blocks
+            .into_iter()
+            .map(|b| Source {
+                kind: SourceKind::Block {
+                    id: b.meta().id.clone(),
+                },
+                start_min: Some(b.meta().start_min),
+                start_max: Some(b.meta().start_max),
+                end_max: Some(b.meta().end_max),
+                span_count: b.meta().span_count,
+                size_bytes: b.meta().size_bytes,
+                inner: SourceInner::Block(b),
+            })
+            .collect()
+    }
+
+    /// Scans one source of the tenant (see [`crate::scan`]). A damaged block is quarantined
+    /// and scans as empty, as in every read.
+    pub async fn scan(
+        &self,
+        tenant: &TenantId,
+        source: &Source,
+        scan: &SpanScan,
+    ) -> Result<(Vec<TraceHit>, ScanStats), ReadError> {
+        match &source.inner {
+            SourceInner::Head(heads) => {
+                let (hits, spans) = read_heads(heads).scan(scan);
+                Ok((
+                    hits,
+                    ScanStats {
+                        spans,
+                        ..ScanStats::default()
+                    },
+                ))
+            }
+            SourceInner::Block(b) => match b.scan(scan).await {
+                Ok(found) => Ok(found),
+                Err(e) => {
+                    let Some(t) = self.tenant(tenant) else {
+                        return Ok((Vec::new(), ScanStats::default()));
+                    };
+                    self.on_block_read_error(&t, b, e).await?;
+                    Ok((Vec::new(), ScanStats::default()))
+                }
+            },
+        }
     }
 
     /// Service names, sorted.

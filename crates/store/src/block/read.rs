@@ -34,6 +34,7 @@ use super::schema::{self as s, HOT, HotType};
 use super::source::ObjectSource;
 use super::{BLOOM_FILE, BlockError, DATA_FILE, block_path};
 use crate::filter::SpanFilter;
+use crate::scan::{Hits, ScanStats, SpanParts, SpanScan, TraceHit};
 
 /// Rows decoded per Arrow batch while reading.
 const BATCH_ROWS: usize = 4_096;
@@ -431,6 +432,79 @@ impl BlockReader {
         .await
     }
 
+    /// Judges the spans of the row groups that `scan`'s hints admit (see [`crate::scan`]),
+    /// decoding only the columns of `scan.parts`. Reads around the range cache: a scan
+    /// touches much of a block once, and would push out the pages lookups reuse.
+    pub async fn scan(&self, scan: &SpanScan) -> Result<(Vec<TraceHit>, ScanStats), BlockError> {
+        let hinted = |admits: &dyn Fn(&SpanFilter) -> bool| {
+            scan.hints.is_empty() || scan.hints.iter().any(admits)
+        };
+        if !hinted(&|h| self.meta_admits(h)) {
+            return Ok((Vec::new(), ScanStats::default()));
+        }
+        let groups: Vec<usize> = (0..self.groups.len())
+            .filter(|g| hinted(&|h| self.groups[*g].admits(h)))
+            .collect();
+        if groups.is_empty() {
+            return Ok((Vec::new(), ScanStats::default()));
+        }
+        let columns = part_columns(scan.parts);
+        let (builder, metadata) = self.stream_builder(false).await?;
+        let roots: HashSet<usize> = columns.iter().filter_map(|c| s::root_index(c)).collect();
+        let schema = metadata.parquet_schema();
+        let mut bytes = 0u64;
+        for &g in &groups {
+            let group = metadata.metadata().row_group(g);
+            for (i, chunk) in group.columns().iter().enumerate() {
+                if roots.contains(&schema.get_column_root_idx(i)) {
+                    bytes += u64::try_from(chunk.compressed_size()).unwrap_or(0);
+                }
+            }
+        }
+        let builder = builder
+            .with_row_groups(groups)
+            .with_projection(mask(&metadata, &columns));
+        let path = self.data_path.clone();
+        let parts = scan.parts;
+        let matcher = Arc::clone(&scan.matcher);
+        guarded(&self.data_path, async move {
+            let mut stream = builder.build().map_err(|e| BlockError::parquet(&path, e))?;
+            let mut hits = Hits::default();
+            let mut spans = 0u64;
+            let mut shared = Shared::default();
+            // Rows are sorted by trace, then start: a trace's first row read is its
+            // earliest span here.
+            let mut current: Option<(TraceId, UnixNanos)> = None;
+            let corrupt = |e: String| BlockError::corrupt(&path, e);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| BlockError::parquet(&path, e))?;
+                let cols = Cols::with_parts(&batch, parts).map_err(corrupt)?;
+                for row in 0..batch.num_rows() {
+                    let rec = cols.record(row, &mut shared).map_err(corrupt)?;
+                    let id = rec.span.trace_id;
+                    let first = match current {
+                        Some((cur, first)) if cur == id => first,
+                        _ => {
+                            current = Some((id, rec.span.start));
+                            rec.span.start
+                        }
+                    };
+                    spans += 1;
+                    hits.add(id, matcher(&rec), first.min(rec.span.start));
+                }
+            }
+            Ok((
+                hits.into_vec(),
+                ScanStats {
+                    spans,
+                    bytes,
+                    block_read: true,
+                },
+            ))
+        })
+        .await
+    }
+
     /// False when the meta proves that no span of the block meets `f`.
     fn meta_admits(&self, f: &SpanFilter) -> bool {
         let m = &self.meta;
@@ -763,12 +837,46 @@ impl Shared {
     }
 }
 
-/// Every column of a full-schema batch, typed.
+/// The span and resource attribute columns with the dedicated (hot) columns.
+struct AttrCols<'a> {
+    hot_str: Vec<Option<&'a StringArray>>,
+    hot_int: Vec<Option<&'a Int64Array>>,
+    attributes: KvCols<'a>,
+    dropped: &'a UInt32Array,
+}
+
+struct EventCols<'a> {
+    events: &'a ListArray,
+    values: &'a StructArray,
+    time: &'a UInt64Array,
+    name: &'a StringArray,
+    attributes: KvCols<'a>,
+    dropped_attributes: &'a UInt32Array,
+    dropped: &'a UInt32Array,
+}
+
+struct LinkCols<'a> {
+    links: &'a ListArray,
+    trace_id: &'a FixedSizeBinaryArray,
+    span_id: &'a FixedSizeBinaryArray,
+    trace_state: &'a StringArray,
+    flags: &'a UInt32Array,
+    attributes: KvCols<'a>,
+    dropped_attributes: &'a UInt32Array,
+    dropped: &'a UInt32Array,
+}
+
+struct ScopeCols<'a> {
+    name: &'a StringArray,
+    version: &'a StringArray,
+    attributes: KvCols<'a>,
+    dropped: &'a UInt32Array,
+}
+
+/// The columns of a batch, typed: the core always, each part of [`SpanParts`] when read.
 struct Cols<'a> {
     trace_id: &'a FixedSizeBinaryArray,
     start: &'a UInt64Array,
-    span_id: &'a FixedSizeBinaryArray,
-    parent: &'a FixedSizeBinaryArray,
     duration: &'a UInt64Array,
     end: &'a UInt64Array,
     service: &'a StringArray,
@@ -776,60 +884,141 @@ struct Cols<'a> {
     kind: &'a UInt8Array,
     status_code: &'a UInt8Array,
     status_message: &'a StringArray,
-    trace_state: &'a StringArray,
-    flags: &'a UInt32Array,
-    hot_str: Vec<Option<&'a StringArray>>,
-    hot_int: Vec<Option<&'a Int64Array>>,
-    attributes: KvCols<'a>,
-    dropped_attributes: &'a UInt32Array,
-    events: &'a ListArray,
-    event_values: &'a StructArray,
-    event_time: &'a UInt64Array,
-    event_name: &'a StringArray,
-    event_attributes: KvCols<'a>,
-    event_dropped: &'a UInt32Array,
-    dropped_events: &'a UInt32Array,
-    links: &'a ListArray,
-    link_trace_id: &'a FixedSizeBinaryArray,
-    link_span_id: &'a FixedSizeBinaryArray,
-    link_trace_state: &'a StringArray,
-    link_flags: &'a UInt32Array,
-    link_attributes: KvCols<'a>,
-    link_dropped: &'a UInt32Array,
-    dropped_links: &'a UInt32Array,
-    resource_attributes: KvCols<'a>,
-    resource_dropped: &'a UInt32Array,
-    scope_name: &'a StringArray,
-    scope_version: &'a StringArray,
-    scope_attributes: KvCols<'a>,
-    scope_dropped: &'a UInt32Array,
+    ids: Option<(&'a FixedSizeBinaryArray, &'a FixedSizeBinaryArray)>,
+    trace_state: Option<(&'a StringArray, &'a UInt32Array)>,
+    attributes: Option<AttrCols<'a>>,
+    events: Option<EventCols<'a>>,
+    links: Option<LinkCols<'a>>,
+    resource: Option<(KvCols<'a>, &'a UInt32Array)>,
+    scope: Option<ScopeCols<'a>>,
+}
+
+/// The top-level columns that hold `parts` (the core columns included).
+pub(crate) fn part_columns(parts: SpanParts) -> Vec<&'static str> {
+    let mut out = vec![
+        s::TRACE_ID,
+        s::START,
+        s::DURATION,
+        s::END,
+        s::SERVICE_NAME,
+        s::NAME,
+        s::KIND,
+        s::STATUS_CODE,
+        s::STATUS_MESSAGE,
+    ];
+    if parts.ids {
+        out.extend([s::SPAN_ID, s::PARENT_SPAN_ID]);
+    }
+    if parts.trace_state {
+        out.extend([s::TRACE_STATE, s::FLAGS]);
+    }
+    if parts.attributes {
+        out.extend(HOT.iter().map(|(_, column, _)| *column));
+        out.extend([s::ATTRIBUTES, s::DROPPED_ATTRIBUTES]);
+    }
+    if parts.events {
+        out.extend([s::EVENTS, s::DROPPED_EVENTS]);
+    }
+    if parts.links {
+        out.extend([s::LINKS, s::DROPPED_LINKS]);
+    }
+    if parts.resource {
+        out.extend([s::RESOURCE_ATTRIBUTES, s::RESOURCE_DROPPED]);
+    }
+    if parts.scope {
+        out.extend([
+            s::SCOPE_NAME,
+            s::SCOPE_VERSION,
+            s::SCOPE_ATTRIBUTES,
+            s::SCOPE_DROPPED,
+        ]);
+    }
+    out
 }
 
 impl<'a> Cols<'a> {
+    /// Every column of a full-schema batch.
     fn new(batch: &'a RecordBatch) -> Result<Self, String> {
-        let mut hot_str = Vec::new();
-        let mut hot_int = Vec::new();
-        for (_, name, ty) in HOT {
-            match ty {
-                HotType::Str => {
-                    hot_str.push(Some(column::<StringArray>(batch, name)?));
-                    hot_int.push(None);
-                }
-                HotType::Int => {
-                    hot_str.push(None);
-                    hot_int.push(Some(column::<Int64Array>(batch, name)?));
+        Self::with_parts(batch, SpanParts::ALL)
+    }
+
+    fn with_parts(batch: &'a RecordBatch, parts: SpanParts) -> Result<Self, String> {
+        let attributes = if parts.attributes {
+            let mut hot_str = Vec::new();
+            let mut hot_int = Vec::new();
+            for (_, name, ty) in HOT {
+                match ty {
+                    HotType::Str => {
+                        hot_str.push(Some(column::<StringArray>(batch, name)?));
+                        hot_int.push(None);
+                    }
+                    HotType::Int => {
+                        hot_str.push(None);
+                        hot_int.push(Some(column::<Int64Array>(batch, name)?));
+                    }
                 }
             }
-        }
-        let events: &ListArray = column(batch, s::EVENTS)?;
-        let event_values = struct_values(events)?;
-        let links: &ListArray = column(batch, s::LINKS)?;
-        let link_values = struct_values(links)?;
+            Some(AttrCols {
+                hot_str,
+                hot_int,
+                attributes: KvCols::new(column(batch, s::ATTRIBUTES)?)?,
+                dropped: column(batch, s::DROPPED_ATTRIBUTES)?,
+            })
+        } else {
+            None
+        };
+        let events = if parts.events {
+            let events: &ListArray = column(batch, s::EVENTS)?;
+            let values = struct_values(events)?;
+            Some(EventCols {
+                events,
+                values,
+                time: child(values, "time_unix_nanos")?,
+                name: child(values, "name")?,
+                attributes: KvCols::from_struct(values, "attributes")?,
+                dropped_attributes: child(values, "dropped_attributes_count")?,
+                dropped: column(batch, s::DROPPED_EVENTS)?,
+            })
+        } else {
+            None
+        };
+        let links = if parts.links {
+            let links: &ListArray = column(batch, s::LINKS)?;
+            let values = struct_values(links)?;
+            Some(LinkCols {
+                links,
+                trace_id: child(values, "trace_id")?,
+                span_id: child(values, "span_id")?,
+                trace_state: child(values, "trace_state")?,
+                flags: child(values, "flags")?,
+                attributes: KvCols::from_struct(values, "attributes")?,
+                dropped_attributes: child(values, "dropped_attributes_count")?,
+                dropped: column(batch, s::DROPPED_LINKS)?,
+            })
+        } else {
+            None
+        };
+        let resource = if parts.resource {
+            Some((
+                KvCols::new(column(batch, s::RESOURCE_ATTRIBUTES)?)?,
+                column(batch, s::RESOURCE_DROPPED)?,
+            ))
+        } else {
+            None
+        };
+        let scope = if parts.scope {
+            Some(ScopeCols {
+                name: column(batch, s::SCOPE_NAME)?,
+                version: column(batch, s::SCOPE_VERSION)?,
+                attributes: KvCols::new(column(batch, s::SCOPE_ATTRIBUTES)?)?,
+                dropped: column(batch, s::SCOPE_DROPPED)?,
+            })
+        } else {
+            None
+        };
         Ok(Self {
             trace_id: column(batch, s::TRACE_ID)?,
             start: column(batch, s::START)?,
-            span_id: column(batch, s::SPAN_ID)?,
-            parent: column(batch, s::PARENT_SPAN_ID)?,
             duration: column(batch, s::DURATION)?,
             end: column(batch, s::END)?,
             service: column(batch, s::SERVICE_NAME)?,
@@ -837,46 +1026,37 @@ impl<'a> Cols<'a> {
             kind: column(batch, s::KIND)?,
             status_code: column(batch, s::STATUS_CODE)?,
             status_message: column(batch, s::STATUS_MESSAGE)?,
-            trace_state: column(batch, s::TRACE_STATE)?,
-            flags: column(batch, s::FLAGS)?,
-            hot_str,
-            hot_int,
-            attributes: KvCols::new(column(batch, s::ATTRIBUTES)?)?,
-            dropped_attributes: column(batch, s::DROPPED_ATTRIBUTES)?,
+            ids: if parts.ids {
+                Some((
+                    column(batch, s::SPAN_ID)?,
+                    column(batch, s::PARENT_SPAN_ID)?,
+                ))
+            } else {
+                None
+            },
+            trace_state: if parts.trace_state {
+                Some((column(batch, s::TRACE_STATE)?, column(batch, s::FLAGS)?))
+            } else {
+                None
+            },
+            attributes,
             events,
-            event_values,
-            event_time: child(event_values, "time_unix_nanos")?,
-            event_name: child(event_values, "name")?,
-            event_attributes: KvCols::from_struct(event_values, "attributes")?,
-            event_dropped: child(event_values, "dropped_attributes_count")?,
-            dropped_events: column(batch, s::DROPPED_EVENTS)?,
             links,
-            link_trace_id: child(link_values, "trace_id")?,
-            link_span_id: child(link_values, "span_id")?,
-            link_trace_state: child(link_values, "trace_state")?,
-            link_flags: child(link_values, "flags")?,
-            link_attributes: KvCols::from_struct(link_values, "attributes")?,
-            link_dropped: child(link_values, "dropped_attributes_count")?,
-            dropped_links: column(batch, s::DROPPED_LINKS)?,
-            resource_attributes: KvCols::new(column(batch, s::RESOURCE_ATTRIBUTES)?)?,
-            resource_dropped: column(batch, s::RESOURCE_DROPPED)?,
-            scope_name: column(batch, s::SCOPE_NAME)?,
-            scope_version: column(batch, s::SCOPE_VERSION)?,
-            scope_attributes: KvCols::new(column(batch, s::SCOPE_ATTRIBUTES)?)?,
-            scope_dropped: column(batch, s::SCOPE_DROPPED)?,
+            resource,
+            scope,
         })
     }
 
-    fn hot_value(&self, row: usize, key: &str) -> Result<AnyValue, String> {
+    fn hot_value(attrs: &AttrCols<'_>, row: usize, key: &str) -> Result<AnyValue, String> {
         let Some(i) = HOT.iter().position(|(k, _, _)| *k == key) else {
             return no_column(key);
         };
-        if let Some(Some(a)) = self.hot_str.get(i)
+        if let Some(Some(a)) = attrs.hot_str.get(i)
             && a.is_valid(row)
         {
             return Ok(AnyValue::String(a.value(row).to_owned()));
         }
-        if let Some(Some(a)) = self.hot_int.get(i)
+        if let Some(Some(a)) = attrs.hot_int.get(i)
             && a.is_valid(row)
         {
             return Ok(AnyValue::Int(a.value(row)));
@@ -886,8 +1066,10 @@ impl<'a> Cols<'a> {
         ))
     }
 
+    /// Row `row` as a span: parts not read stay empty (ids zero, no attributes, events or
+    /// links); without the resource part the resource holds only `service.name`.
     fn record(&self, row: usize, shared: &mut Shared) -> Result<SpanRecord, String> {
-        let span_id = |a: &FixedSizeBinaryArray, i: usize| {
+        let span_id_at = |a: &FixedSizeBinaryArray, i: usize| {
             SpanId::from_slice(a.value(i)).map_err(|e| e.to_string())
         };
         let start = self.start.value(row);
@@ -898,70 +1080,106 @@ impl<'a> Cols<'a> {
                 .checked_add(self.duration.value(row))
                 .ok_or("start + duration overflows")?
         };
-        let parent_span_id = if self.parent.is_valid(row) {
-            Some(span_id(self.parent, row)?)
-        } else {
-            None
+        let (span_id, parent_span_id) = match self.ids {
+            Some((ids, parents)) => (
+                span_id_at(ids, row)?,
+                if parents.is_valid(row) {
+                    Some(span_id_at(parents, row)?)
+                } else {
+                    None
+                },
+            ),
+            None => (SpanId::default(), None),
         };
         let kind = SpanKind::from_i32(i32::from(self.kind.value(row)));
-        let attributes = self.attributes.row(row, &|key| self.hot_value(row, key))?;
+        let (attributes, dropped_attributes_count) = match &self.attributes {
+            Some(a) => (
+                a.attributes.row(row, &|key| Self::hot_value(a, row, key))?,
+                a.dropped.value(row),
+            ),
+            None => (Vec::new(), 0),
+        };
 
         let mut events = Vec::new();
-        for i in list_range(self.events, row, self.event_values.len())? {
-            events.push(Event {
-                time: UnixNanos(self.event_time.value(i)),
-                name: self.event_name.value(i).to_owned(),
-                attributes: self.event_attributes.row(i, &no_column)?,
-                dropped_attributes_count: self.event_dropped.value(i),
-            });
+        let mut dropped_events_count = 0;
+        if let Some(e) = &self.events {
+            for i in list_range(e.events, row, e.values.len())? {
+                events.push(Event {
+                    time: UnixNanos(e.time.value(i)),
+                    name: e.name.value(i).to_owned(),
+                    attributes: e.attributes.row(i, &no_column)?,
+                    dropped_attributes_count: e.dropped_attributes.value(i),
+                });
+            }
+            dropped_events_count = e.dropped.value(row);
         }
         let mut links = Vec::new();
-        for i in list_range(self.links, row, self.link_flags.len())? {
-            links.push(Link {
-                trace_id: trace_id_at(self.link_trace_id, i)?,
-                span_id: span_id(self.link_span_id, i)?,
-                trace_state: self.link_trace_state.value(i).to_owned(),
-                attributes: self.link_attributes.row(i, &no_column)?,
-                dropped_attributes_count: self.link_dropped.value(i),
-                flags: self.link_flags.value(i),
-            });
+        let mut dropped_links_count = 0;
+        if let Some(l) = &self.links {
+            for i in list_range(l.links, row, l.flags.len())? {
+                links.push(Link {
+                    trace_id: trace_id_at(l.trace_id, i)?,
+                    span_id: span_id_at(l.span_id, i)?,
+                    trace_state: l.trace_state.value(i).to_owned(),
+                    attributes: l.attributes.row(i, &no_column)?,
+                    dropped_attributes_count: l.dropped_attributes.value(i),
+                    flags: l.flags.value(i),
+                });
+            }
+            dropped_links_count = l.dropped.value(row);
         }
         let service = self.service.value(row);
-        let resource = Resource {
-            attributes: self.resource_attributes.row(row, &|key| {
-                if key == s::SERVICE_NAME_KEY {
-                    Ok(AnyValue::String(service.to_owned()))
-                } else {
-                    no_column(key)
-                }
-            })?,
-            dropped_attributes_count: self.resource_dropped.value(row),
+        let resource = match &self.resource {
+            Some((attrs, dropped)) => Resource {
+                attributes: attrs.row(row, &|key| {
+                    if key == s::SERVICE_NAME_KEY {
+                        Ok(AnyValue::String(service.to_owned()))
+                    } else {
+                        no_column(key)
+                    }
+                })?,
+                dropped_attributes_count: dropped.value(row),
+            },
+            None => Resource {
+                attributes: vec![KeyValue::new(
+                    s::SERVICE_NAME_KEY,
+                    AnyValue::String(service.to_owned()),
+                )],
+                dropped_attributes_count: 0,
+            },
         };
-        let scope = Scope {
-            name: self.scope_name.value(row).to_owned(),
-            version: self.scope_version.value(row).to_owned(),
-            attributes: self.scope_attributes.row(row, &no_column)?,
-            dropped_attributes_count: self.scope_dropped.value(row),
+        let scope = match &self.scope {
+            Some(sc) => Scope {
+                name: sc.name.value(row).to_owned(),
+                version: sc.version.value(row).to_owned(),
+                attributes: sc.attributes.row(row, &no_column)?,
+                dropped_attributes_count: sc.dropped.value(row),
+            },
+            None => Scope::default(),
+        };
+        let (trace_state, flags) = match self.trace_state {
+            Some((states, flags)) => (states.value(row).to_owned(), flags.value(row)),
+            None => (String::new(), 0),
         };
         Ok(SpanRecord {
             resource: shared.resource(resource),
             scope: shared.scope(scope),
             span: Span {
                 trace_id: trace_id_at(self.trace_id, row)?,
-                span_id: span_id(self.span_id, row)?,
+                span_id,
                 parent_span_id,
-                trace_state: self.trace_state.value(row).to_owned(),
-                flags: self.flags.value(row),
+                trace_state,
+                flags,
                 name: self.name.value(row).to_owned(),
                 kind,
                 start: UnixNanos(start),
                 end: UnixNanos(end),
                 attributes,
-                dropped_attributes_count: self.dropped_attributes.value(row),
+                dropped_attributes_count,
                 events,
-                dropped_events_count: self.dropped_events.value(row),
+                dropped_events_count,
                 links,
-                dropped_links_count: self.dropped_links.value(row),
+                dropped_links_count,
                 status: Status {
                     code: StatusCode::from_i32(i32::from(self.status_code.value(row))),
                     message: self.status_message.value(row).to_owned(),

@@ -1,0 +1,351 @@
+//! Planning a search: which spans the store must look at, and which traces are worth
+//! judging whole.
+//!
+//! Every `{ … }` of the query is a *leaf*. A leaf is *local* when it reads only the span
+//! itself (not `rootName`, `traceDuration`, `childCount`, nested sets), so a scan can judge
+//! it span by span. The query's *need* is a formula over leaves that every matching trace
+//! satisfies: `{A} && {B}` needs A and B, `{A} || {B}` A or B, `{A} > {B}` A and B,
+//! `{A} !> {B}` only B, `{A} | {B}` A and B. Leaves that are not local count as true.
+//!
+//! Each local leaf's top-level conjuncts give a hint for pruning: `resource.service.name`,
+//! `name`, `kind`, `status` equal to a literal and bounds on `duration`. Groups not admitted
+//! by any hint hold no span meeting any leaf, so every leaf's bit stays exact. When some leaf
+//! has no hint (it could be anywhere) but the need does not depend on it (`{A} && {B}`), it
+//! is dropped from the need rather than forcing a read of everything.
+
+use std::sync::Arc;
+
+use clew_model::{DurationNanos, SpanRecord};
+use clew_store::SpanFilter;
+use clew_store::scan::{SpanMatcher, SpanParts, SpanScan};
+
+use super::eval::{Evaluator, TraceView, for_each_expr};
+use super::value::FieldValue;
+use crate::traceql::{
+    Attribute, BinaryOp, ExprKind, FieldExpr, Filter, Intrinsic, Pipeline, Query, Scope,
+    SpansetExpr, SpansetOp, Stage,
+};
+
+/// Bits beyond this many leaves are not tracked; those leaves count as true.
+const MAX_LEAVES: usize = 63;
+/// Set for every span when the need is `True`: every trace the scan reads is a candidate.
+const SEEN: u64 = 1 << 63;
+
+/// A formula over leaves.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Need {
+    True,
+    Leaf(usize),
+    And(Box<Need>, Box<Need>),
+    Or(Box<Need>, Box<Need>),
+}
+
+impl Need {
+    fn and(a: Need, b: Need) -> Need {
+        match (a, b) {
+            (Need::True, x) | (x, Need::True) => x,
+            (a, b) => Need::And(Box::new(a), Box::new(b)),
+        }
+    }
+
+    fn or(a: Need, b: Need) -> Need {
+        match (a, b) {
+            (Need::True, _) | (_, Need::True) => Need::True,
+            (a, b) => Need::Or(Box::new(a), Box::new(b)),
+        }
+    }
+
+    pub(crate) fn holds(&self, bits: u64) -> bool {
+        match self {
+            Need::True => true,
+            Need::Leaf(i) => bits & (1u64 << i) != 0,
+            Need::And(a, b) => a.holds(bits) && b.holds(bits),
+            Need::Or(a, b) => a.holds(bits) || b.holds(bits),
+        }
+    }
+
+    /// The formula with the leaves `keep` rejects replaced by true.
+    fn keep_only(&self, keep: &dyn Fn(usize) -> bool) -> Need {
+        match self {
+            Need::True => Need::True,
+            Need::Leaf(i) if keep(*i) => Need::Leaf(*i),
+            Need::Leaf(_) => Need::True,
+            Need::And(a, b) => Need::and(a.keep_only(keep), b.keep_only(keep)),
+            Need::Or(a, b) => Need::or(a.keep_only(keep), b.keep_only(keep)),
+        }
+    }
+
+    fn leaves(&self, out: &mut Vec<usize>) {
+        match self {
+            Need::True => {}
+            Need::Leaf(i) => out.push(*i),
+            Need::And(a, b) | Need::Or(a, b) => {
+                a.leaves(out);
+                b.leaves(out);
+            }
+        }
+    }
+}
+
+/// A planned search.
+pub(crate) struct Plan {
+    /// Local leaves' filters, by bit.
+    leaves: Vec<Filter>,
+    pub(crate) need: Need,
+    hints: Vec<SpanFilter>,
+    parts: SpanParts,
+}
+
+impl Plan {
+    pub(crate) fn new(query: &Query) -> Plan {
+        let mut leaves = Vec::new();
+        let need = pipeline_need(&query.pipeline, &mut leaves);
+        let leaf_hints: Vec<Option<SpanFilter>> = leaves.iter().map(hint).collect();
+        // Leaves with no hint would make every group readable: drop them from the need
+        // when something else remains to prune by.
+        let hinted = |i: usize| leaf_hints.get(i).is_some_and(Option::is_some);
+        let narrowed = need.keep_only(&hinted);
+        let (need, used) = if narrowed == Need::True {
+            (need, None)
+        } else {
+            let mut used = Vec::new();
+            narrowed.leaves(&mut used);
+            (narrowed, Some(used))
+        };
+        let hints = match &used {
+            Some(used) => used
+                .iter()
+                .filter_map(|&i| leaf_hints.get(i).cloned().flatten())
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut parts = SpanParts::default();
+        for leaf in &leaves {
+            if let Some(e) = &leaf.expr {
+                parts_of(e, &mut parts);
+            }
+        }
+        Plan {
+            leaves,
+            need,
+            hints,
+            parts,
+        }
+    }
+
+    /// The store scan: the matcher sets bit i when the span meets local leaf i.
+    pub(crate) fn scan(&self, query: &Query) -> SpanScan {
+        let leaves = self.leaves.clone();
+        let eval = Evaluator::new(query);
+        let everything = self.need == Need::True;
+        let matcher: SpanMatcher = Arc::new(move |rec: &SpanRecord| {
+            let view = TraceView::single(rec);
+            let mut bits = if everything { SEEN } else { 0 };
+            for (i, leaf) in leaves.iter().enumerate() {
+                if eval.filter(leaf, &view, 0) {
+                    bits |= 1 << i;
+                }
+            }
+            bits
+        });
+        SpanScan {
+            parts: self.parts,
+            hints: self.hints.clone(),
+            matcher,
+        }
+    }
+}
+
+fn pipeline_need(p: &Pipeline, leaves: &mut Vec<Filter>) -> Need {
+    let mut need = Need::True;
+    for stage in &p.stages {
+        if let Stage::Spanset(e) = stage {
+            need = Need::and(need, spanset_need(e, leaves));
+        }
+    }
+    need
+}
+
+fn spanset_need(e: &SpansetExpr, leaves: &mut Vec<Filter>) -> Need {
+    match e {
+        SpansetExpr::Filter(f) => {
+            let local = f.expr.as_ref().is_none_or(is_local);
+            if !local || leaves.len() >= MAX_LEAVES {
+                return Need::True;
+            }
+            // `{ }` and `{ true }` hold for every span: nothing to look for.
+            if f.expr.is_none() {
+                return Need::True;
+            }
+            leaves.push(f.clone());
+            Need::Leaf(leaves.len() - 1)
+        }
+        SpansetExpr::Pipeline(p) => pipeline_need(p, leaves),
+        SpansetExpr::Op { op, lhs, rhs } => {
+            let l = spanset_need(lhs, leaves);
+            let r = spanset_need(rhs, leaves);
+            match op {
+                SpansetOp::Or => Need::or(l, r),
+                SpansetOp::NotChild
+                | SpansetOp::NotParent
+                | SpansetOp::NotDescendant
+                | SpansetOp::NotAncestor
+                | SpansetOp::NotSibling => r,
+                _ => Need::and(l, r),
+            }
+        }
+    }
+}
+
+/// Whether the expression reads only the span itself.
+fn is_local(e: &FieldExpr) -> bool {
+    match &e.kind {
+        ExprKind::Static(_) | ExprKind::Attribute(_) => true,
+        ExprKind::Intrinsic(x) => !matches!(
+            x,
+            Intrinsic::RootName
+                | Intrinsic::RootServiceName
+                | Intrinsic::TraceDuration
+                | Intrinsic::ChildCount
+                | Intrinsic::NestedSetLeft
+                | Intrinsic::NestedSetRight
+                | Intrinsic::NestedSetParent
+        ),
+        ExprKind::Unary { expr, .. } => is_local(expr),
+        ExprKind::Binary { lhs, rhs, .. } => is_local(lhs) && is_local(rhs),
+    }
+}
+
+/// The conditions a span meeting `leaf` certainly meets, if any narrow the search.
+fn hint(leaf: &Filter) -> Option<SpanFilter> {
+    let mut f = SpanFilter::default();
+    let mut narrowed = false;
+    if let Some(e) = &leaf.expr {
+        conjuncts(e, &mut |c| narrowed |= narrow(c, &mut f));
+    }
+    narrowed.then_some(f)
+}
+
+fn conjuncts(e: &FieldExpr, f: &mut dyn FnMut(&FieldExpr)) {
+    match &e.kind {
+        ExprKind::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => {
+            conjuncts(lhs, f);
+            conjuncts(rhs, f);
+        }
+        _ => f(e),
+    }
+}
+
+/// Adds what comparison `c` implies to `f`; true when it did.
+fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> bool {
+    let ExprKind::Binary { op, lhs, rhs } = &c.kind else {
+        return false;
+    };
+    // Field on the left, literal on the right (flip `5 < duration`).
+    let (field, literal, op) = match (&lhs.kind, &rhs.kind) {
+        (ExprKind::Static(s), _) => (rhs, FieldValue::from_static(s), flip(*op)),
+        (_, ExprKind::Static(s)) => (lhs, FieldValue::from_static(s), Some(*op)),
+        _ => return false,
+    };
+    let Some(op) = op else {
+        return false;
+    };
+    match (&field.kind, op, literal) {
+        (ExprKind::Attribute(a), BinaryOp::Eq, FieldValue::Str(v)) if is_service(a) => {
+            f.service = Some(v);
+            true
+        }
+        (ExprKind::Intrinsic(Intrinsic::Name), BinaryOp::Eq, FieldValue::Str(v)) => {
+            f.operation = Some(v);
+            true
+        }
+        (ExprKind::Intrinsic(Intrinsic::Kind), BinaryOp::Eq, FieldValue::Kind(k)) => {
+            f.kind = Some(k);
+            true
+        }
+        (ExprKind::Intrinsic(Intrinsic::Status), BinaryOp::Eq, FieldValue::Status(s)) => {
+            f.status = Some(s);
+            true
+        }
+        (ExprKind::Intrinsic(Intrinsic::Duration), op, FieldValue::Duration(d)) => match op {
+            BinaryOp::Gt => {
+                f.min_duration = Some(DurationNanos(d.0.saturating_add(1)));
+                true
+            }
+            BinaryOp::Gte => {
+                f.min_duration = Some(d);
+                true
+            }
+            BinaryOp::Lt if d.0 > 0 => {
+                f.max_duration = Some(DurationNanos(d.0 - 1));
+                true
+            }
+            BinaryOp::Lte => {
+                f.max_duration = Some(d);
+                true
+            }
+            BinaryOp::Eq => {
+                f.min_duration = Some(d);
+                f.max_duration = Some(d);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn is_service(a: &Attribute) -> bool {
+    a.scope == Scope::Resource && a.name == "service.name"
+}
+
+/// `lit op field` as `field op' lit`.
+fn flip(op: BinaryOp) -> Option<BinaryOp> {
+    Some(match op {
+        BinaryOp::Eq => BinaryOp::Eq,
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::Lte => BinaryOp::Gte,
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::Gte => BinaryOp::Lte,
+        _ => return None,
+    })
+}
+
+/// The span parts an expression reads.
+fn parts_of(e: &FieldExpr, parts: &mut SpanParts) {
+    let q = Query {
+        pipeline: Pipeline {
+            stages: vec![Stage::Spanset(SpansetExpr::Filter(Filter {
+                expr: Some(e.clone()),
+                span: e.span,
+            }))],
+        },
+    };
+    for_each_expr(&q, &mut |x| match &x.kind {
+        ExprKind::Attribute(a) => match a.scope {
+            Scope::None => {
+                parts.attributes = true;
+                parts.resource = true;
+            }
+            Scope::Span => parts.attributes = true,
+            Scope::Resource => parts.resource = true,
+            Scope::Event => parts.events = true,
+            Scope::Link => parts.links = true,
+            Scope::Instrumentation => parts.scope = true,
+        },
+        ExprKind::Intrinsic(i) => match i {
+            Intrinsic::EventName | Intrinsic::EventTimeSinceStart => parts.events = true,
+            Intrinsic::LinkTraceId | Intrinsic::LinkSpanId => parts.links = true,
+            Intrinsic::InstrumentationName | Intrinsic::InstrumentationVersion => {
+                parts.scope = true;
+            }
+            Intrinsic::SpanId | Intrinsic::ParentId => parts.ids = true,
+            _ => {}
+        },
+        _ => {}
+    });
+}

@@ -1,0 +1,395 @@
+//! Running a search: scan sources newest first, judge candidates on whole traces, page.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use clew_model::{SpanRecord, TenantId, TraceId, UnixNanos};
+use clew_store::Store;
+use clew_store::scan::{Source, SourceKind, SpanScan};
+
+use super::eval::{Evaluator, Spanset, TraceView, is_error};
+use super::plan::Plan;
+use super::value::FieldValue;
+use super::{
+    Cursor, DEFAULT_SEARCH_LIMIT, DEFAULT_SPANS_PER_SPANSET, MatchedSpan, MatchedSpanset,
+    SearchMetrics, SearchOrder, SearchRequest, SearchResult, ServiceStats, TraceSummary,
+};
+use crate::QueryError;
+use crate::traceql::{ExprKind, Field, Intrinsic, Query};
+
+/// A result's position: larger sorts first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    primary: u64,
+    start: u64,
+    trace_id: TraceId,
+}
+
+impl Key {
+    fn of(order: SearchOrder, s: &TraceSummary) -> Key {
+        let primary = match order {
+            SearchOrder::Newest => s.start.0,
+            SearchOrder::Longest => s.duration.0,
+        };
+        Key {
+            primary,
+            start: s.start.0,
+            trace_id: s.trace_id,
+        }
+    }
+
+    fn cursor(self, order: SearchOrder) -> Cursor {
+        Cursor {
+            order,
+            key: self.primary,
+            start: self.start,
+            trace_id: self.trace_id,
+        }
+    }
+
+    fn from_cursor(c: &Cursor) -> Key {
+        let start = match c.order {
+            SearchOrder::Newest => c.key,
+            SearchOrder::Longest => c.start,
+        };
+        Key {
+            primary: c.key,
+            start,
+            trace_id: c.trace_id,
+        }
+    }
+}
+
+/// The spans of one trace as the judge sees them: duplicates (retried batches, a flush seen
+/// from both sides) removed, ordered by start then span id.
+pub(crate) fn trace_spans(mut spans: Vec<SpanRecord>) -> Vec<SpanRecord> {
+    spans.sort_by(|a, b| {
+        (a.span.start, a.span.span_id, a.span.end).cmp(&(b.span.start, b.span.span_id, b.span.end))
+    });
+    spans.dedup_by(|a, b| a.span.span_id == b.span.span_id && a.span.start == b.span.start);
+    spans
+}
+
+/// Judges one whole trace: its summary when it matches the request.
+pub(crate) fn judge(
+    request: &SearchRequest,
+    eval: &Evaluator,
+    trace_id: TraceId,
+    spans: &[SpanRecord],
+) -> Option<TraceSummary> {
+    if spans.is_empty() {
+        return None;
+    }
+    let view = TraceView::new(spans);
+    let start = view.start();
+    let end = start.saturating_add(view.duration());
+    if request.start.is_some_and(|s| end < s) || request.end.is_some_and(|e| start > e) {
+        return None;
+    }
+    let duration = view.duration();
+    if request.min_duration.is_some_and(|d| duration < d)
+        || request.max_duration.is_some_and(|d| duration > d)
+    {
+        return None;
+    }
+    let sets = eval.spansets(&request.query, &view);
+    if sets.is_empty() {
+        return None;
+    }
+    Some(summarize(request, eval, &view, trace_id, &sets))
+}
+
+fn summarize(
+    request: &SearchRequest,
+    eval: &Evaluator,
+    view: &TraceView<'_>,
+    trace_id: TraceId,
+    sets: &[Spanset],
+) -> TraceSummary {
+    let mut services: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for s in view.spans {
+        let e = services.entry(s.service_name()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(is_error(s));
+    }
+    let spss = if request.spans_per_spanset == 0 {
+        DEFAULT_SPANS_PER_SPANSET
+    } else {
+        request.spans_per_spanset
+    };
+    let shown = shown_fields(&request.query);
+    let spansets = sets
+        .iter()
+        .map(|set| MatchedSpanset {
+            matched: set.spans.len(),
+            attributes: set.labels.clone(),
+            spans: set
+                .spans
+                .iter()
+                .take(spss)
+                .map(|&i| {
+                    let rec = &view.spans[i];
+                    MatchedSpan {
+                        span_id: rec.span.span_id,
+                        name: rec.span.name.clone(),
+                        service_name: rec.service_name().to_owned(),
+                        start: rec.span.start,
+                        duration: rec.span.duration(),
+                        attributes: shown
+                            .iter()
+                            .filter_map(|(label, expr)| {
+                                let v = eval.value(expr, view, i, None, None);
+                                (v != FieldValue::Nil).then(|| (label.clone(), v))
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let root = view.root();
+    TraceSummary {
+        trace_id,
+        root_service_name: root.map(|r| r.service_name().to_owned()),
+        root_name: root.map(|r| r.span.name.clone()),
+        start: view.start(),
+        duration: view.duration(),
+        span_count: view.spans.len(),
+        error_count: view.spans.iter().filter(|s| is_error(s)).count(),
+        services: services
+            .into_iter()
+            .map(|(name, (span_count, error_count))| ServiceStats {
+                name: name.to_owned(),
+                span_count,
+                error_count,
+            })
+            .collect(),
+        spansets,
+    }
+}
+
+/// The span fields listed with matched spans, as Tempo lists them: each attribute and
+/// span-level intrinsic the query reads (name and duration are listed anyway), labelled by
+/// attribute name or intrinsic spelling.
+fn shown_fields(query: &Query) -> Vec<(String, crate::traceql::FieldExpr)> {
+    let mut out = Vec::new();
+    let mut push = |field: &Field| {
+        let (label, kind) = match field {
+            Field::Attribute(a) => (a.name.clone(), ExprKind::Attribute(a.clone())),
+            Field::Intrinsic(i) => {
+                if matches!(
+                    i,
+                    Intrinsic::Name
+                        | Intrinsic::Duration
+                        | Intrinsic::RootName
+                        | Intrinsic::RootServiceName
+                        | Intrinsic::TraceDuration
+                        | Intrinsic::TraceId
+                        | Intrinsic::EventName
+                        | Intrinsic::EventTimeSinceStart
+                        | Intrinsic::LinkTraceId
+                        | Intrinsic::LinkSpanId
+                        | Intrinsic::NestedSetLeft
+                        | Intrinsic::NestedSetRight
+                        | Intrinsic::NestedSetParent
+                ) {
+                    return;
+                }
+                (i.canonical().to_owned(), ExprKind::Intrinsic(*i))
+            }
+        };
+        if !out.iter().any(|(l, _): &(String, _)| *l == label) {
+            out.push((label, crate::traceql::FieldExpr::new(kind)));
+        }
+    };
+    // `select(…)` fields are among them.
+    for f in query.fields() {
+        push(&f);
+    }
+    out
+}
+
+/// Whether a source can hold spans of a trace overlapping the request's range.
+fn in_range(source: &Source, request: &SearchRequest) -> bool {
+    let after_start = request
+        .start
+        .is_none_or(|s| source.end_max.is_none_or(|e| e >= s));
+    let before_end = request
+        .end
+        .is_none_or(|e| source.start_min.is_none_or(|s| s <= e));
+    after_start && before_end
+}
+
+struct Search<'a> {
+    store: &'a Store,
+    tenant: &'a TenantId,
+    request: &'a SearchRequest,
+    plan: Plan,
+    eval: Evaluator,
+    scan: SpanScan,
+    limit: usize,
+    after: Option<Key>,
+    /// Candidates not yet judged: (estimated start, id).
+    pending: Vec<(UnixNanos, TraceId)>,
+    judged: HashSet<TraceId>,
+    /// Conditions met so far by traces that are not candidates yet (a split trace can meet
+    /// `{A} && {B}` with A in one source and B in another), with their earliest start.
+    partial: HashMap<TraceId, (u64, UnixNanos)>,
+    /// Matches after the cursor, best first, at most `limit + 1`.
+    found: BTreeMap<std::cmp::Reverse<Key>, TraceSummary>,
+    metrics: SearchMetrics,
+}
+
+impl Search<'_> {
+    async fn scan_source(&mut self, source: &Source) -> Result<(), QueryError> {
+        let (hits, stats) = self.store.scan(self.tenant, source, &self.scan).await?;
+        self.metrics.inspected_spans += stats.spans;
+        self.metrics.inspected_bytes += stats.bytes;
+        if stats.block_read {
+            self.metrics.inspected_blocks += 1;
+        }
+        for hit in hits {
+            if self.judged.contains(&hit.trace_id) {
+                continue;
+            }
+            let (bits, start) = match self.partial.get(&hit.trace_id) {
+                Some((bits, start)) => (bits | hit.conditions, hit.earliest_start.min(*start)),
+                None => (hit.conditions, hit.earliest_start),
+            };
+            if self.plan.need.holds(bits) {
+                self.partial.remove(&hit.trace_id);
+                self.pending.push((start, hit.trace_id));
+            } else {
+                self.partial.insert(hit.trace_id, (bits, start));
+            }
+        }
+        Ok(())
+    }
+
+    /// Judges pending candidates whose estimated start is at least `bound` (all when `None`).
+    async fn judge_pending(&mut self, bound: Option<UnixNanos>) -> Result<(), QueryError> {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable_by(|a, b| b.cmp(a));
+        pending.dedup_by_key(|(_, id)| *id);
+        for (estimate, id) in pending {
+            if bound.is_some_and(|b| estimate < b) || self.judged.contains(&id) {
+                if !self.judged.contains(&id) {
+                    self.pending.push((estimate, id));
+                }
+                continue;
+            }
+            self.judged.insert(id);
+            self.metrics.inspected_traces += 1;
+            let spans = trace_spans(self.store.trace(self.tenant, id).await?);
+            let Some(summary) = judge(self.request, &self.eval, id, &spans) else {
+                continue;
+            };
+            let key = Key::of(self.request.order, &summary);
+            if self.after.is_some_and(|after| key >= after) {
+                continue;
+            }
+            self.found.insert(std::cmp::Reverse(key), summary);
+            if self.found.len() > self.limit + 1 {
+                self.found.pop_last();
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the page is settled: `limit + 1` matches all newer than anything unjudged.
+    fn settled(&self, bound: UnixNanos) -> bool {
+        if self.request.order != SearchOrder::Newest || self.found.len() <= self.limit {
+            return false;
+        }
+        self.found
+            .keys()
+            .next_back()
+            .is_some_and(|std::cmp::Reverse(k)| k.start > bound.0)
+            && self.pending.iter().all(|(e, _)| e.0 < bound.0)
+    }
+}
+
+pub(super) async fn search(
+    store: &Store,
+    tenant: &TenantId,
+    request: &SearchRequest,
+) -> Result<SearchResult, QueryError> {
+    if let Some(c) = &request.cursor
+        && c.order != request.order
+    {
+        return Err(QueryError::Invalid(
+            "the cursor belongs to a search in another order".to_owned(),
+        ));
+    }
+    let plan = Plan::new(&request.query);
+    let scan = plan.scan(&request.query);
+    let limit = if request.limit == 0 {
+        DEFAULT_SEARCH_LIMIT
+    } else {
+        request.limit
+    };
+    let mut s = Search {
+        store,
+        tenant,
+        request,
+        eval: Evaluator::new(&request.query),
+        scan,
+        plan,
+        limit,
+        after: request.cursor.as_ref().map(Key::from_cursor),
+        pending: Vec::new(),
+        judged: HashSet::new(),
+        partial: HashMap::new(),
+        found: BTreeMap::new(),
+        metrics: SearchMetrics::default(),
+    };
+    let mut partial = None;
+    // The head first, then the blocks listed after it was read: a flush lists its block
+    // before it drops the head's copy, so no span slips between the two.
+    for source in store.sources(tenant) {
+        if source.kind == SourceKind::Head {
+            s.scan_source(&source).await?;
+        }
+    }
+    let blocks = store.block_sources_of(tenant);
+    s.metrics.total_blocks = blocks.len() as u64;
+    s.metrics.total_block_bytes = blocks.iter().map(|b| b.size_bytes).sum();
+    let blocks: Vec<Source> = blocks
+        .into_iter()
+        .filter(|b| in_range(b, request))
+        .collect();
+    for (i, block) in blocks.iter().enumerate() {
+        let bound = block.start_max.unwrap_or_default();
+        s.judge_pending(Some(bound)).await?;
+        if s.settled(bound) {
+            break;
+        }
+        if let Some(max) = request.max_inspected_bytes
+            && s.metrics.inspected_bytes >= max
+        {
+            partial = Some(format!(
+                "stopped after reading {} bytes (the limit is {max}); {} of {} blocks were read",
+                s.metrics.inspected_bytes,
+                i,
+                blocks.len()
+            ));
+            break;
+        }
+        s.scan_source(block).await?;
+    }
+    s.judge_pending(None).await?;
+    let mut traces: Vec<TraceSummary> = std::mem::take(&mut s.found).into_values().collect();
+    let next = if traces.len() > limit {
+        traces.truncate(limit);
+        traces
+            .last()
+            .map(|t| Key::of(request.order, t).cursor(request.order))
+    } else {
+        None
+    };
+    Ok(SearchResult {
+        traces,
+        next,
+        metrics: s.metrics,
+        partial,
+    })
+}
