@@ -346,46 +346,6 @@ impl Heads {
         keys
     }
 
-    /// Judges every span of the traces the hints admit (see [`crate::scan`]); returns the
-    /// hits and the number of spans judged. Hints with a service narrow the scan to that
-    /// service's traces (and operation's, when named) through the head's indexes.
-    pub(crate) fn scan(&self, scan: &SpanScan) -> (Vec<TraceHit>, u64) {
-        let mut hits = Hits::default();
-        let mut spans = 0u64;
-        let indexed = !scan.hints.is_empty() && scan.hints.iter().all(|h| h.service.is_some());
-        for head in self.all() {
-            let mut judge = |id: &TraceId, entry: &TraceEntry| {
-                for rec in entry.records() {
-                    spans += 1;
-                    hits.add(*id, (scan.matcher)(&rec), entry.start);
-                }
-            };
-            if indexed {
-                let mut ids: HashSet<&TraceId> = HashSet::new();
-                for hint in &scan.hints {
-                    let Some(index) = hint.service.as_ref().and_then(|s| head.by_service.get(s))
-                    else {
-                        continue;
-                    };
-                    match hint.operation.as_ref() {
-                        Some(op) => ids.extend(index.by_operation.get(op).into_iter().flatten()),
-                        None => ids.extend(&index.traces),
-                    }
-                }
-                for id in ids {
-                    if let Some(entry) = head.traces.get(id) {
-                        judge(id, entry);
-                    }
-                }
-            } else {
-                for (id, entry) in &head.traces {
-                    judge(id, entry);
-                }
-            }
-        }
-        (hits.into_vec(), spans)
-    }
-
     pub(crate) fn services(&self) -> Vec<String> {
         let set: BTreeSet<&String> = self.all().flat_map(|h| h.by_service.keys()).collect();
         set.into_iter().cloned().collect()
@@ -420,6 +380,62 @@ impl Heads {
     pub(crate) fn is_frozen(&self, generation: u64) -> bool {
         self.frozen.iter().any(|h| h.generation == generation)
     }
+}
+
+/// Traces per read-lock hold while scanning the active generation: the writer waits at most
+/// for one chunk, not for the whole scan.
+const SCAN_CHUNK_TRACES: usize = 256;
+
+/// Judges every span of the traces the hints admit (see [`crate::scan`]); returns the hits
+/// and the number of spans judged. Hints that all name a service narrow the scan to those
+/// services' traces (and operations', when named) through the head's indexes. Frozen
+/// generations are scanned without the lock; the active one in chunks under it.
+pub(crate) fn scan_heads(heads: &SharedHeads, scan: &SpanScan) -> (Vec<TraceHit>, u64) {
+    let mut hits = Hits::default();
+    let mut spans = 0u64;
+    let indexed = !scan.hints.is_empty() && scan.hints.iter().all(|h| h.service.is_some());
+    let candidates = |head: &Head| -> Vec<TraceId> {
+        if !indexed {
+            return head.traces.keys().copied().collect();
+        }
+        let mut ids: HashSet<TraceId> = HashSet::new();
+        for hint in &scan.hints {
+            let Some(index) = hint.service.as_ref().and_then(|s| head.by_service.get(s)) else {
+                continue;
+            };
+            match hint.operation.as_ref() {
+                Some(op) => ids.extend(index.by_operation.get(op).into_iter().flatten()),
+                None => ids.extend(&index.traces),
+            }
+        }
+        ids.into_iter().collect()
+    };
+    let mut judge = |head: &Head, ids: &[TraceId]| {
+        for id in ids {
+            if let Some(entry) = head.traces.get(id) {
+                for rec in entry.records() {
+                    spans += 1;
+                    hits.add(*id, (scan.matcher)(&rec), entry.start);
+                }
+            }
+        }
+    };
+    let (frozen, active_ids) = {
+        let h = read_heads(heads);
+        (h.frozen.clone(), candidates(&h.active))
+    };
+    for head in &frozen {
+        judge(head, &candidates(head));
+    }
+    // A cut between chunks moves the active generation's traces into a new frozen one.
+    let scanned: HashSet<u64> = frozen.iter().map(|h| h.generation).collect();
+    for chunk in active_ids.chunks(SCAN_CHUNK_TRACES) {
+        let h = read_heads(heads);
+        for head in h.all().filter(|g| !scanned.contains(&g.generation)) {
+            judge(head, chunk);
+        }
+    }
+    (hits.into_vec(), spans)
 }
 
 /// A head generation that receives no more spans: what a block writer persists.

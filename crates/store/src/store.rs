@@ -476,7 +476,7 @@ impl Store {
     ) -> Result<(Vec<TraceHit>, ScanStats), ReadError> {
         match &source.inner {
             SourceInner::Head(heads) => {
-                let (hits, spans) = read_heads(heads).scan(scan);
+                let (hits, spans) = crate::head::scan_heads(heads, scan);
                 Ok((
                     hits,
                     ScanStats {

@@ -555,6 +555,29 @@ async fn pages_ranges_durations_and_order() {
     request.start = Some(at(3100));
     request.end = Some(at(5000));
     assert_eq!(ids(&q, &request).await, vec![5, 4, 3]);
+
+    // A byte budget stops the scan between blocks and says so.
+    let store = q.store.clone();
+    let t = TenantId::default();
+    let (extra, _) = golden_spans();
+    let moved: Vec<SpanRecord> = extra
+        .into_iter()
+        .map(|mut r| {
+            r.span.trace_id = TraceId([0x40 + r.span.trace_id.0[0]; 16]);
+            r
+        })
+        .collect();
+    append(&store, &t, &moved).await;
+    store.flush(&t).await.unwrap();
+    let mut request = SearchRequest::new(parse(r#"{ span.nothing = "x" }"#).unwrap());
+    request.max_inspected_bytes = Some(1);
+    let found = q.search_traceql(&t, &request).await.unwrap();
+    assert_eq!(found.metrics.total_blocks, 2);
+    assert_eq!(found.metrics.inspected_blocks, 1, "{:?}", found.metrics);
+    assert!(found.partial.is_some());
+    request.max_inspected_bytes = None;
+    let found = q.search_traceql(&t, &request).await.unwrap();
+    assert!(found.partial.is_none());
 }
 
 #[tokio::test]

@@ -461,9 +461,14 @@ impl BlockReader {
                 }
             }
         }
-        let builder = builder
+        let mut builder = builder
             .with_row_groups(groups)
             .with_projection(mask(&metadata, &columns));
+        if !scan.hints.is_empty() {
+            // Late materialisation: the hinted columns are decoded first, and the rest
+            // (attribute lists above all) only for rows some hint admits.
+            builder = builder.with_row_filter(hint_filter(&metadata, scan.hints.clone()));
+        }
         let path = self.data_path.clone();
         let parts = scan.parts;
         let matcher = Arc::clone(&scan.matcher);
@@ -521,6 +526,42 @@ impl BlockReader {
         };
         time_ok && op_ok
     }
+}
+
+/// A Parquet row filter that keeps the rows at least one hint admits, judged on the span's
+/// service, name, kind, status and duration columns (hints' other fields are ignored).
+fn hint_filter(metadata: &ArrowReaderMetadata, hints: Vec<SpanFilter>) -> RowFilter {
+    let columns = [
+        s::DURATION,
+        s::SERVICE_NAME,
+        s::NAME,
+        s::KIND,
+        s::STATUS_CODE,
+    ];
+    let predicate = ArrowPredicateFn::new(mask(metadata, &columns), move |batch: RecordBatch| {
+        let schema_error = |e: String| ArrowError::SchemaError(e);
+        let duration: &UInt64Array = column(&batch, s::DURATION).map_err(schema_error)?;
+        let service: &StringArray = column(&batch, s::SERVICE_NAME).map_err(schema_error)?;
+        let name: &StringArray = column(&batch, s::NAME).map_err(schema_error)?;
+        let kind: &UInt8Array = column(&batch, s::KIND).map_err(schema_error)?;
+        let status: &UInt8Array = column(&batch, s::STATUS_CODE).map_err(schema_error)?;
+        Ok((0..batch.num_rows())
+            .map(|row| {
+                let d = duration.value(row);
+                Some(hints.iter().any(|f| {
+                    f.min_duration.is_none_or(|m| d >= m.0)
+                        && f.max_duration.is_none_or(|m| d <= m.0)
+                        && f.service.as_deref().is_none_or(|v| service.value(row) == v)
+                        && f.operation.as_deref().is_none_or(|v| name.value(row) == v)
+                        && f.kind
+                            .is_none_or(|k| i32::from(kind.value(row)) == k.as_i32())
+                        && f.status
+                            .is_none_or(|st| i32::from(status.value(row)) == st.as_i32())
+                }))
+            })
+            .collect::<BooleanArray>())
+    });
+    RowFilter::new(vec![Box::new(predicate)])
 }
 
 /// Runs Parquet decoding in its own task. `parquet` can still panic on some damaged
