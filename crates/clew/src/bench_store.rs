@@ -35,6 +35,8 @@ pub enum BenchCommand {
     Write(WriteArgs),
     /// Time trace-by-id lookups over a directory `write` filled.
     TraceById(LookupArgs),
+    /// Time TraceQL searches over a directory `write` filled.
+    Search(crate::bench_search::SearchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -86,10 +88,11 @@ pub fn run(args: BenchStoreArgs, config: &Config) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Write(a) => rt.block_on(write(a, config)),
         BenchCommand::TraceById(a) => rt.block_on(trace_by_id(a, config)),
+        BenchCommand::Search(a) => rt.block_on(crate::bench_search::search(a, config)),
     }
 }
 
-fn store_config(dir: &Path, config: &Config) -> StoreConfig {
+pub(crate) fn store_config(dir: &Path, config: &Config) -> StoreConfig {
     StoreConfig {
         data_dir: dir.to_owned(),
         // The figures are about blocks; an fsync per append would only slow the fill.
@@ -392,7 +395,7 @@ async fn trace_by_id(args: LookupArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 /// Nearest-rank percentile of sorted durations.
-fn pct(sorted: &[Duration], q: f64) -> Duration {
+pub(crate) fn pct(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -503,7 +506,7 @@ fn disk_usage(root: &Path, sub: &str) -> Usage {
 }
 
 /// A `kB` field of `/proc/self/status` (e.g. `VmHWM`, the peak resident set); 0 elsewhere.
-fn rss_kib(field: &str) -> u64 {
+pub(crate) fn rss_kib(field: &str) -> u64 {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -2,6 +2,7 @@
 //! Subcommands: `all-in-one` (the default: every role in one process on the embedded
 //! store), `config default`, the terminal client `trace` and the load generator `gen`.
 
+mod bench_search;
 mod bench_store;
 mod cli;
 mod config;
@@ -43,6 +44,8 @@ enum Command {
     Blocks,
     /// Print a trace as a waterfall in the terminal.
     Trace(cli::trace::TraceArgs),
+    /// Search traces with TraceQL and print them as a table.
+    Search(cli::search::SearchArgs),
     /// Send synthetic traces over OTLP, Jaeger or Zipkin and report throughput and latency.
     Gen(r#gen::GenArgs),
     /// Store benchmark: fill a data directory and time trace-by-id (see scripts/bench-store.sh).
@@ -71,6 +74,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Trace(args) => cli::trace::run(args),
+        Command::Search(args) => cli::search::run(args),
         Command::Blocks => {
             let config = config::load(cli.config.as_deref(), std::env::vars(), &cli.sets)?;
             cli::blocks::run(&config.data_dir, &config.storage.block_storage())

@@ -4,17 +4,25 @@
 //! data source read, each reproduced from the upstream source that writes it (paths in
 //! every module's header and in `docs/api-shapes.md`):
 //! - [`query_router`] (port 16686): Jaeger v1 (`/api/services`, `/api/operations`,
-//!   `/api/traces`), Jaeger api_v3 (`/api/v3/…`) and Tempo (`/api/echo`,
-//!   `/api/v2/traces/{id}`, protobuf `/api/traces/{id}`) and Zipkin v2 (`/api/v2/services`,
-//!   `/spans`, `/remoteServices`, `/traces`, `/trace/{id}`, `/dependencies`). The tenant is the
-//!   `X-Scope-OrgID` header (default `single-tenant`; an invalid one is a 400).
+//!   `/api/traces`, `/api/dependencies`), Jaeger api_v3 (`/api/v3/…`), Tempo (`/api/echo`,
+//!   `/api/v2/traces/{id}`, protobuf `/api/traces/{id}`; search `/api/search`, tag names
+//!   `/api/search/tags` and `/api/v2/search/tags`, tag values
+//!   `/api/search/tag/{tag}/values` and `/api/v2/search/tag/{tag}/values`,
+//!   `/api/status/buildinfo`; all of them also under `/tempo`) and Zipkin v2
+//!   (`/api/v2/services`, `/spans`, `/remoteServices`, `/traces`, `/trace/{id}`,
+//!   `/dependencies`). The tenant is the `X-Scope-OrgID` header (default `single-tenant`; an
+//!   invalid one is a 400).
+//!   The same port answers Tempo's streaming gRPC querier (`tempopb.StreamingQuerier`,
+//!   h2c) that Grafana's Tempo data source dials for TraceQL searches (`tempo_grpc`); Tempo's
+//!   rules shared by its HTTP and gRPC search live in `tempo_common`.
 //! - [`admin_router`] (port 14269): `/metrics`, `/healthz`, `/readyz` with [`Readiness`].
 //!
 //! Must not touch: trace logic (assembly, search semantics, summaries' root choice,
 //! tag-to-field mapping) — that lives in `clew-query`, reached only through
 //! [`clew_query::Querier`] — nor storage. Everything here is parsing requests and
 //! renaming fields; the model stays free of serde derives, so every shape is an explicit
-//! function (`jaeger_json`, `otlp_json`).
+//! function (`jaeger_json`, `otlp_json`, `tempo_search`'s jsonpb over `tempo_common`'s
+//! `tempopb` messages).
 
 mod admin;
 // Fuzz targets' and regression tests' way in (see `fuzzing.rs`); not a stable API.
@@ -26,8 +34,13 @@ mod jaeger_v3;
 mod otlp_json;
 mod params;
 mod tempo;
+mod tempo_common;
+mod tempo_grpc;
+mod tempo_search;
 mod zipkin;
 
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;
 
@@ -62,6 +75,7 @@ pub fn query_router(querier: Querier) -> Router {
         // Tempo
         .route("/api/echo", get(tempo::echo))
         .route("/api/v2/traces/{trace_id}", get(tempo::trace_v2))
+        .merge(tempo_search_router())
         // Tempo's API whole under a prefix (Tempo's `http_api_prefix`), where
         // `/api/traces/{id}` is Tempo's alone and answers its `batches` JSON too.
         .nest("/tempo", tempo_router())
@@ -77,7 +91,10 @@ pub fn query_router(querier: Querier) -> Router {
             "/api/v2/autocompleteValues",
             get(zipkin::autocomplete_empty),
         )
-        .with_state(querier)
+        .with_state(querier.clone())
+        // Tempo's streaming gRPC querier (`/tempopb.StreamingQuerier/…`), which Grafana dials
+        // on this port; HTTP/1.1 and h2c share it, since `axum::serve` speaks both.
+        .merge(tempo_grpc::router(querier))
 }
 
 fn tempo_router() -> Router<Querier> {
@@ -85,6 +102,24 @@ fn tempo_router() -> Router<Querier> {
         .route("/api/echo", get(tempo::echo))
         .route("/api/traces/{trace_id}", get(tempo::trace_v1))
         .route("/api/v2/traces/{trace_id}", get(tempo::trace_v2))
+        .merge(tempo_search_router())
+}
+
+/// Tempo's search, tags and build info, served at the root and under `/tempo`.
+fn tempo_search_router() -> Router<Querier> {
+    Router::new()
+        .route("/api/search", get(tempo_search::search))
+        .route("/api/search/tags", get(tempo_search::search_tags))
+        .route("/api/v2/search/tags", get(tempo_search::search_tags_v2))
+        .route(
+            "/api/search/tag/{tag}/values",
+            get(tempo_search::tag_values),
+        )
+        .route(
+            "/api/v2/search/tag/{tag}/values",
+            get(tempo_search::tag_values_v2),
+        )
+        .route("/api/status/buildinfo", get(tempo_search::buildinfo))
 }
 
 /// `/api/traces/{id}` is both Jaeger's v1 trace endpoint and Tempo's v1 one. Tempo's

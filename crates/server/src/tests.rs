@@ -2,47 +2,25 @@
 //! directory holding a known trace, the router called with `oneshot`, and the JSON compared
 //! whole against the shapes the upstream sources write (see `docs/api-shapes.md`).
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use clew_model::otlp::proto::trace::v1 as pt;
 use clew_model::{
-    AnyValue, Event, KeyValue, Link, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanId,
-    SpanKind, Status, StatusCode as SpanStatus, TenantId, TraceBatch, TraceId, UnixNanos,
+    AnyValue, Event, Link, Resource, Scope, Span, SpanId, SpanKind, Status,
+    StatusCode as SpanStatus, TenantId, TraceBatch, UnixNanos,
 };
-use clew_query::Querier;
-use clew_store::{Durability, Store, StoreConfig};
 use prost::Message as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::query_router;
 use crate::tempo::{TempoTrace, TraceByIdResponse};
+use crate::test_support::{
+    MS, batch_scopes, kv, resource, router, temp_store, trace_a, trace_b, trace_c,
+};
 
 /// 2023-11-14T22:13:20Z.
 const T0: u64 = 1_700_000_000_000_000_000;
-const MS: u64 = 1_000_000;
-
-/// Trace A: a 64-bit id (high half zero), three spans over two services.
-fn trace_a() -> TraceId {
-    TraceId::from_u64_pair(0, 0x1234_5678_9abc_def0)
-}
-
-/// Trace B: a full 128-bit id, one backend span that trace A links to.
-fn trace_b() -> TraceId {
-    TraceId::from_u64_pair(0x0102_0304_0506_0708, 0x090a_0b0c_0d0e_0f10)
-}
-
-/// Trace C, in tenant `team-b` only: one span whose parent is missing.
-fn trace_c() -> TraceId {
-    TraceId([0xcc; 16])
-}
-
-fn kv(key: &str, value: AnyValue) -> KeyValue {
-    KeyValue::new(key, value)
-}
 
 fn frontend() -> Resource {
     Resource {
@@ -201,31 +179,15 @@ fn orphan_span() -> Span {
     }
 }
 
-fn batch(resource: Resource, scopes: Vec<(Scope, Vec<Span>)>) -> TraceBatch {
-    TraceBatch {
-        resource_spans: vec![ResourceSpans {
-            resource,
-            schema_url: String::new(),
-            scope_spans: scopes
-                .into_iter()
-                .map(|(scope, spans)| ScopeSpans {
-                    scope,
-                    schema_url: String::new(),
-                    spans,
-                })
-                .collect(),
-        }],
-    }
-}
-
 /// Trace A as `Trace::to_batch` regroups it: frontend (checkout, render), then backend.
 fn trace_a_batch() -> TraceBatch {
-    let mut b = batch(
+    let mut b = batch_scopes(
         frontend(),
         vec![(library_scope(), vec![checkout_span(), render_span()])],
     );
-    b.resource_spans
-        .extend(batch(backend(), vec![(Scope::default(), vec![query_span()])]).resource_spans);
+    b.resource_spans.extend(
+        batch_scopes(backend(), vec![(Scope::default(), vec![query_span()])]).resource_spans,
+    );
     b
 }
 
@@ -234,31 +196,23 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+/// Trace A: three spans over two services. Trace B: one backend span that trace A links
+/// to. Trace C, in tenant `team-b` only: one span whose parent is missing.
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = prometheus_client::registry::Registry::default();
-    let store = Store::open(
-        StoreConfig {
-            data_dir: dir.path().to_path_buf(),
-            durability: Durability::Relaxed,
-            ..StoreConfig::default()
-        },
-        &mut registry,
-    )
-    .unwrap();
+    let (store, dir) = temp_store();
     let default = TenantId::default();
     // Spans arrive in separate requests and out of order, as exporters send them.
     store
         .append(
             &default,
-            batch(backend(), vec![(Scope::default(), vec![query_span()])]),
+            batch_scopes(backend(), vec![(Scope::default(), vec![query_span()])]),
         )
         .await
         .unwrap();
     store
         .append(
             &default,
-            batch(
+            batch_scopes(
                 frontend(),
                 vec![(library_scope(), vec![render_span(), checkout_span()])],
             ),
@@ -268,23 +222,20 @@ async fn fixture() -> Fixture {
     store
         .append(
             &default,
-            batch(backend(), vec![(Scope::default(), vec![consume_span()])]),
+            batch_scopes(backend(), vec![(Scope::default(), vec![consume_span()])]),
         )
         .await
         .unwrap();
-    let isolated = Resource {
-        attributes: vec![kv("service.name", AnyValue::String("isolated".into()))],
-        dropped_attributes_count: 0,
-    };
+    let isolated = resource("isolated");
     store
         .append(
             &TenantId::new("team-b").unwrap(),
-            batch(isolated, vec![(Scope::default(), vec![orphan_span()])]),
+            batch_scopes(isolated, vec![(Scope::default(), vec![orphan_span()])]),
         )
         .await
         .unwrap();
     Fixture {
-        router: query_router(Querier::new(Arc::new(store))),
+        router: router(store),
         _dir: dir,
     }
 }

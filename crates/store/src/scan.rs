@@ -93,7 +93,8 @@ pub struct TraceHit {
 /// What a scan read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScanStats {
-    /// Spans decoded and judged.
+    /// Spans the scan covered: every span of the head, every row of the row groups read
+    /// (the row filter then decodes only what the hints admit).
     pub spans: u64,
     /// Compressed bytes of the block column chunks read (0 for the head).
     pub bytes: u64,

@@ -61,7 +61,7 @@ fn time(t: UnixNanos) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS` UTC, from Unix seconds (civil-from-days, so no date crate is needed
 /// for one column).
-fn time_fmt(secs: i64) -> String {
+pub(crate) fn time_fmt(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;

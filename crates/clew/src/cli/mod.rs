@@ -2,5 +2,6 @@
 
 pub mod blocks;
 pub mod http;
+pub mod search;
 pub mod trace;
 pub mod waterfall;

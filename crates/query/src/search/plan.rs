@@ -329,9 +329,11 @@ fn parts_of(e: &FieldExpr, parts: &mut SpanParts) {
         ExprKind::Attribute(a) => match a.scope {
             Scope::None => {
                 parts.attributes = true;
-                parts.resource = true;
+                parts.resource |= a.name != "service.name";
             }
             Scope::Span => parts.attributes = true,
+            // Scans fill `service.name` in even without the resource part.
+            Scope::Resource if a.name == "service.name" => {}
             Scope::Resource => parts.resource = true,
             Scope::Event => parts.events = true,
             Scope::Link => parts.links = true,

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use clew_model::{SpanRecord, TenantId, TraceId, UnixNanos};
 use clew_store::Store;
-use clew_store::scan::{Source, SourceKind, SpanScan};
+use clew_store::scan::{ScanStats, Source, SourceKind, SpanScan, TraceHit};
 
 use super::eval::{Evaluator, Spanset, TraceView, is_error};
 use super::plan::Plan;
@@ -15,6 +15,9 @@ use super::{
 };
 use crate::QueryError;
 use crate::traceql::{ExprKind, Field, Intrinsic, Query};
+
+/// Blocks scanned at once.
+const PARALLEL_BLOCK_SCANS: usize = 2;
 
 /// A result's position: larger sorts first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -184,6 +187,8 @@ fn shown_fields(query: &Query) -> Vec<(String, crate::traceql::FieldExpr)> {
                         | Intrinsic::RootServiceName
                         | Intrinsic::TraceDuration
                         | Intrinsic::TraceId
+                        | Intrinsic::SpanId
+                        | Intrinsic::ParentId
                         | Intrinsic::EventName
                         | Intrinsic::EventTimeSinceStart
                         | Intrinsic::LinkTraceId
@@ -241,7 +246,13 @@ struct Search<'a> {
 
 impl Search<'_> {
     async fn scan_source(&mut self, source: &Source) -> Result<(), QueryError> {
-        let (hits, stats) = self.store.scan(self.tenant, source, &self.scan).await?;
+        let found = self.store.scan(self.tenant, source, &self.scan).await?;
+        self.absorb(found);
+        Ok(())
+    }
+
+    /// Takes in one source's scan: counts it, and turns hits into candidates.
+    fn absorb(&mut self, (hits, stats): (Vec<TraceHit>, ScanStats)) {
         self.metrics.inspected_spans += stats.spans;
         self.metrics.inspected_bytes += stats.bytes;
         if stats.block_read {
@@ -262,19 +273,21 @@ impl Search<'_> {
                 self.partial.insert(hit.trace_id, (bits, start));
             }
         }
-        Ok(())
     }
 
-    /// Judges pending candidates whose estimated start is at least `bound` (all when `None`).
+    /// Judges pending candidates, latest estimate first, that could still enter the page:
+    /// those estimated at or after `bound` (all when `None`) and not [`Search::beaten`].
     async fn judge_pending(&mut self, bound: Option<UnixNanos>) -> Result<(), QueryError> {
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_unstable_by(|a, b| b.cmp(a));
         pending.dedup_by_key(|(_, id)| *id);
+        let mut rest = Vec::new();
         for (estimate, id) in pending {
-            if bound.is_some_and(|b| estimate < b) || self.judged.contains(&id) {
-                if !self.judged.contains(&id) {
-                    self.pending.push((estimate, id));
-                }
+            if self.judged.contains(&id) {
+                continue;
+            }
+            if bound.is_some_and(|b| estimate < b) || self.beaten(estimate) {
+                rest.push((estimate, id));
                 continue;
             }
             self.judged.insert(id);
@@ -292,19 +305,26 @@ impl Search<'_> {
                 self.found.pop_last();
             }
         }
+        self.pending = rest;
         Ok(())
     }
 
-    /// Whether the page is settled: `limit + 1` matches all newer than anything unjudged.
+    /// Newest first, whether `limit + 1` matches already start after `t`: a trace that
+    /// starts at or before `t` (a candidate estimated there, or any trace of a block whose
+    /// spans all start by then) cannot enter the page.
+    fn beaten(&self, t: UnixNanos) -> bool {
+        self.request.order == SearchOrder::Newest
+            && self.found.len() > self.limit
+            && self
+                .found
+                .keys()
+                .next_back()
+                .is_some_and(|std::cmp::Reverse(k)| k.start > t.0)
+    }
+
+    /// Whether the page is settled: nothing unread or unjudged can enter it.
     fn settled(&self, bound: UnixNanos) -> bool {
-        if self.request.order != SearchOrder::Newest || self.found.len() <= self.limit {
-            return false;
-        }
-        self.found
-            .keys()
-            .next_back()
-            .is_some_and(|std::cmp::Reverse(k)| k.start > bound.0)
-            && self.pending.iter().all(|(e, _)| e.0 < bound.0)
+        self.beaten(bound) && self.pending.iter().all(|(e, _)| self.beaten(*e))
     }
 }
 
@@ -357,7 +377,8 @@ pub(super) async fn search(
         .into_iter()
         .filter(|b| in_range(b, request))
         .collect();
-    for (i, block) in blocks.iter().enumerate() {
+    let mut next = 0;
+    while let Some(block) = blocks.get(next) {
         let bound = block.start_max.unwrap_or_default();
         s.judge_pending(Some(bound)).await?;
         if s.settled(bound) {
@@ -367,14 +388,25 @@ pub(super) async fn search(
             && s.metrics.inspected_bytes >= max
         {
             partial = Some(format!(
-                "stopped after reading {} bytes (the limit is {max}); {} of {} blocks were read",
+                "stopped after reading {} bytes (the limit is {max}); {next} of {} blocks were read",
                 s.metrics.inspected_bytes,
-                i,
                 blocks.len()
             ));
             break;
         }
-        s.scan_source(block).await?;
+        // Blocks are decoded on their own tasks: scanning a few at once uses the cores, at
+        // the price of reading up to that many blocks past where the search could stop.
+        let batch = if request.max_inspected_bytes.is_some() {
+            1
+        } else {
+            PARALLEL_BLOCK_SCANS
+        };
+        let group = &blocks[next..(next + batch).min(blocks.len())];
+        let scans = group.iter().map(|b| s.store.scan(tenant, b, &s.scan));
+        for found in futures::future::join_all(scans).await {
+            s.absorb(found?);
+        }
+        next += group.len();
     }
     s.judge_pending(None).await?;
     let mut traces: Vec<TraceSummary> = std::mem::take(&mut s.found).into_values().collect();

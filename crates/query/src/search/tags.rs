@@ -156,7 +156,7 @@ async fn scan_for_tags(
     start: Option<UnixNanos>,
     end: Option<UnixNanos>,
     scan: &SpanScan,
-    done: &dyn Fn() -> bool,
+    done: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), crate::QueryError> {
     for source in store.sources(tenant) {
         if source.kind == SourceKind::Head {
@@ -295,11 +295,19 @@ fn intrinsic_names() -> Vec<String> {
         "name",
         "rootName",
         "rootServiceName",
+        "span:duration",
         "span:id",
+        "span:kind",
+        "span:name",
         "span:parentID",
+        "span:status",
+        "span:statusMessage",
         "status",
         "statusMessage",
+        "trace:duration",
         "trace:id",
+        "trace:rootName",
+        "trace:rootService",
         "traceDuration",
     ]
     .into_iter()
@@ -319,6 +327,38 @@ pub(super) async fn values(
     } else {
         request.limit
     };
+    // As Tempo: status and kind list their keywords; durations are not listed.
+    if let TagRef::Intrinsic(i) = &request.tag {
+        use clew_model::{SpanKind, StatusCode};
+        match i {
+            Intrinsic::Status => {
+                return Ok([StatusCode::Error, StatusCode::Ok, StatusCode::Unset]
+                    .into_iter()
+                    .map(FieldValue::Status)
+                    .collect());
+            }
+            Intrinsic::Kind => {
+                return Ok([
+                    SpanKind::Client,
+                    SpanKind::Consumer,
+                    SpanKind::Internal,
+                    SpanKind::Producer,
+                    SpanKind::Server,
+                    SpanKind::Unspecified,
+                ]
+                .into_iter()
+                .map(FieldValue::Kind)
+                .collect());
+            }
+            Intrinsic::Duration
+            | Intrinsic::TraceDuration
+            | Intrinsic::EventTimeSinceStart
+            | Intrinsic::NestedSetLeft
+            | Intrinsic::NestedSetRight
+            | Intrinsic::NestedSetParent => return Ok(Vec::new()),
+            _ => {}
+        }
+    }
     let expr = FieldExpr::new(match &request.tag {
         TagRef::Attribute(a) => ExprKind::Attribute(a.clone()),
         TagRef::Intrinsic(i) => ExprKind::Intrinsic(*i),

@@ -654,7 +654,7 @@ async fn tag_names_and_values() {
     );
     assert_eq!(
         values("status", None).await,
-        vec!["keyword:error", "keyword:unset"]
+        vec!["keyword:error", "keyword:ok", "keyword:unset"]
     );
     assert_eq!(
         values("event.exception.type", None).await,

@@ -453,8 +453,10 @@ impl BlockReader {
         let roots: HashSet<usize> = columns.iter().filter_map(|c| s::root_index(c)).collect();
         let schema = metadata.parquet_schema();
         let mut bytes = 0u64;
+        let mut spans = 0u64;
         for &g in &groups {
             let group = metadata.metadata().row_group(g);
+            spans += u64::try_from(group.num_rows()).unwrap_or(0);
             for (i, chunk) in group.columns().iter().enumerate() {
                 if roots.contains(&schema.get_column_root_idx(i)) {
                     bytes += u64::try_from(chunk.compressed_size()).unwrap_or(0);
@@ -475,7 +477,6 @@ impl BlockReader {
         guarded(&self.data_path, async move {
             let mut stream = builder.build().map_err(|e| BlockError::parquet(&path, e))?;
             let mut hits = Hits::default();
-            let mut spans = 0u64;
             let mut shared = Shared::default();
             // Rows are sorted by trace, then start: a trace's first row read is its
             // earliest span here.
@@ -494,7 +495,6 @@ impl BlockReader {
                             rec.span.start
                         }
                     };
-                    spans += 1;
                     hits.add(id, matcher(&rec), first.min(rec.span.start));
                 }
             }
@@ -529,34 +529,62 @@ impl BlockReader {
 }
 
 /// A Parquet row filter that keeps the rows at least one hint admits, judged on the span's
-/// service, name, kind, status and duration columns (hints' other fields are ignored).
+/// service, name, kind, status and duration (hints' other fields are ignored). Only the
+/// columns some hint tests are decoded for it.
 fn hint_filter(metadata: &ArrowReaderMetadata, hints: Vec<SpanFilter>) -> RowFilter {
-    let columns = [
-        s::DURATION,
-        s::SERVICE_NAME,
-        s::NAME,
-        s::KIND,
-        s::STATUS_CODE,
-    ];
+    let mut columns = Vec::new();
+    let uses = |f: &dyn Fn(&SpanFilter) -> bool| hints.iter().any(f);
+    if uses(&|h| h.min_duration.is_some() || h.max_duration.is_some()) {
+        columns.push(s::DURATION);
+    }
+    if uses(&|h| h.service.is_some()) {
+        columns.push(s::SERVICE_NAME);
+    }
+    if uses(&|h| h.operation.is_some()) {
+        columns.push(s::NAME);
+    }
+    if uses(&|h| h.kind.is_some()) {
+        columns.push(s::KIND);
+    }
+    if uses(&|h| h.status.is_some()) {
+        columns.push(s::STATUS_CODE);
+    }
     let predicate = ArrowPredicateFn::new(mask(metadata, &columns), move |batch: RecordBatch| {
-        let schema_error = |e: String| ArrowError::SchemaError(e);
-        let duration: &UInt64Array = column(&batch, s::DURATION).map_err(schema_error)?;
-        let service: &StringArray = column(&batch, s::SERVICE_NAME).map_err(schema_error)?;
-        let name: &StringArray = column(&batch, s::NAME).map_err(schema_error)?;
-        let kind: &UInt8Array = column(&batch, s::KIND).map_err(schema_error)?;
-        let status: &UInt8Array = column(&batch, s::STATUS_CODE).map_err(schema_error)?;
+        fn read<'a, T: 'static>(
+            batch: &'a RecordBatch,
+            name: &str,
+        ) -> Result<Option<&'a T>, ArrowError> {
+            if batch.column_by_name(name).is_none() {
+                return Ok(None);
+            }
+            column(batch, name)
+                .map(Some)
+                .map_err(ArrowError::SchemaError)
+        }
+        let duration: Option<&UInt64Array> = read(&batch, s::DURATION)?;
+        let service: Option<&StringArray> = read(&batch, s::SERVICE_NAME)?;
+        let name: Option<&StringArray> = read(&batch, s::NAME)?;
+        let kind: Option<&UInt8Array> = read(&batch, s::KIND)?;
+        let status: Option<&UInt8Array> = read(&batch, s::STATUS_CODE)?;
+        // A hint's condition always has its column (see above).
         Ok((0..batch.num_rows())
             .map(|row| {
-                let d = duration.value(row);
                 Some(hints.iter().any(|f| {
-                    f.min_duration.is_none_or(|m| d >= m.0)
-                        && f.max_duration.is_none_or(|m| d <= m.0)
-                        && f.service.as_deref().is_none_or(|v| service.value(row) == v)
-                        && f.operation.as_deref().is_none_or(|v| name.value(row) == v)
-                        && f.kind
-                            .is_none_or(|k| i32::from(kind.value(row)) == k.as_i32())
-                        && f.status
-                            .is_none_or(|st| i32::from(status.value(row)) == st.as_i32())
+                    let d = duration.map(|a| a.value(row));
+                    f.min_duration.is_none_or(|m| d.is_some_and(|d| d >= m.0))
+                        && f.max_duration.is_none_or(|m| d.is_some_and(|d| d <= m.0))
+                        && f.service
+                            .as_deref()
+                            .is_none_or(|v| service.is_some_and(|a| a.value(row) == v))
+                        && f.operation
+                            .as_deref()
+                            .is_none_or(|v| name.is_some_and(|a| a.value(row) == v))
+                        && f.kind.is_none_or(|k| {
+                            kind.is_some_and(|a| i32::from(a.value(row)) == k.as_i32())
+                        })
+                        && f.status.is_none_or(|st| {
+                            status.is_some_and(|a| i32::from(a.value(row)) == st.as_i32())
+                        })
                 }))
             })
             .collect::<BooleanArray>())
