@@ -16,6 +16,10 @@ pub struct SpanFilter {
     /// attributes, its resource's attributes or any of its events' attributes (Jaeger's tag
     /// semantics).
     pub attributes: Vec<(String, String)>,
+    /// Each key's first occurrence among the span's own attributes must be this string.
+    /// Blocks test keys that have a dedicated column ([`is_dedicated_span_attribute`]) in
+    /// their row filter, before decoding the attribute lists.
+    pub span_strings: Vec<(String, String)>,
     /// Inclusive bounds on the matching span's duration.
     pub min_duration: Option<DurationNanos>,
     pub max_duration: Option<DurationNanos>,
@@ -39,6 +43,12 @@ impl SpanFilter {
             && self.max_duration.is_none_or(|d| duration <= d)
             && self.start_min.is_none_or(|t| span.start >= t)
             && self.start_max.is_none_or(|t| span.start <= t)
+            && self.span_strings.iter().all(|(key, value)| {
+                span.attributes
+                    .iter()
+                    .find(|kv| kv.key == *key)
+                    .is_some_and(|kv| kv.value.as_str() == Some(value.as_str()))
+            })
             && self.attributes.iter().all(|(key, value)| {
                 has_tag(&span.attributes, key, value)
                     || has_tag(&rec.resource.attributes, key, value)
@@ -48,6 +58,12 @@ impl SpanFilter {
                         .any(|e| has_tag(&e.attributes, key, value))
             })
     }
+}
+
+/// Whether blocks keep string values of span attribute `key` in a column of their own, so
+/// that a [`SpanFilter::span_strings`] condition on it prunes rows before decoding.
+pub fn is_dedicated_span_attribute(key: &str) -> bool {
+    crate::block::dedicated_string_column(key).is_some()
 }
 
 fn has_tag(attrs: &[KeyValue], key: &str, value: &str) -> bool {

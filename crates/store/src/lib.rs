@@ -32,7 +32,7 @@ use std::path::PathBuf;
 
 pub use backend::{BlockStorage, S3Options};
 pub use error::{AppendError, ReadError, StoreError};
-pub use filter::SpanFilter;
+pub use filter::{SpanFilter, is_dedicated_span_attribute};
 pub use head::FrozenHead;
 pub use store::Store;
 pub use wal::{CutReason, ReplayCut, ReplayReport, SkipReason, SkippedRecord};

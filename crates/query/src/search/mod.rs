@@ -203,7 +203,8 @@ pub struct MatchedSpan {
     pub start: UnixNanos,
     pub duration: DurationNanos,
     /// The fields the query's filters and `select(…)` read, as Tempo returns them: the
-    /// spelling used in the query (`span.http.method`, `.foo`, `status`) and the value.
+    /// attribute's name without its scope (`http.method`) or the intrinsic's name (`status`,
+    /// `kind`), and the value; name, duration, ids and trace-level fields are left out.
     pub attributes: Vec<(String, FieldValue)>,
 }
 

@@ -8,7 +8,8 @@
 //! `{A} !> {B}` only B, `{A} | {B}` A and B. Leaves that are not local count as true.
 //!
 //! Each local leaf's top-level conjuncts give a hint for pruning: `resource.service.name`,
-//! `name`, `kind`, `status` equal to a literal and bounds on `duration`. Groups not admitted
+//! `name`, `kind`, `status` and span attributes with a dedicated block column
+//! (`span.http.route`, …) equal to a string literal, and bounds on `duration`. Groups not admitted
 //! by any hint hold no span meeting any leaf, so every leaf's bit stays exact. When some leaf
 //! has no hint (it could be anywhere) but the need does not depend on it (`{A} && {B}`), it
 //! is dropped from the need rather than forcing a read of everything.
@@ -257,6 +258,13 @@ fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> bool {
     match (&field.kind, op, literal) {
         (ExprKind::Attribute(a), BinaryOp::Eq, FieldValue::Str(v)) if is_service(a) => {
             f.service = Some(v);
+            true
+        }
+        // Only keys with a dedicated column: another key would admit every row.
+        (ExprKind::Attribute(a), BinaryOp::Eq, FieldValue::Str(v))
+            if a.scope == Scope::Span && clew_store::is_dedicated_span_attribute(&a.name) =>
+        {
+            f.span_strings.push((a.name.clone(), v));
             true
         }
         (ExprKind::Intrinsic(Intrinsic::Name), BinaryOp::Eq, FieldValue::Str(v)) => {

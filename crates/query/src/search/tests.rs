@@ -348,6 +348,15 @@ const GOLDEN: &[(&str, &[u8])] = &[
         &[6, 2],
     ),
     (r#"{ name = "no such span" }"#, &[]),
+    (
+        r#"{ span.http.request.method = "GET" && kind = server && duration < 50ms }"#,
+        &[8],
+    ),
+    (r#"{ span.http.request.method = "POST" }"#, &[]),
+    (
+        r#"{ span.db.system = "postgresql" } && { span.http.request.method = "GET" }"#,
+        &[1],
+    ),
 ];
 
 async fn store_in(dir: &std::path::Path) -> Arc<Store> {
@@ -671,7 +680,9 @@ mod engine_vs_scan {
     const SERVICES: [&str; 3] = ["api", "db", "cache"];
     const NAMES: [&str; 3] = ["get", "put", "scan"];
 
-    /// (trace, span, parent, service, name, start ms, duration ms, error, span.n, flush first)
+    /// (trace, span, parent, service, name, start ms, duration ms, error, span.n, flush first,
+    /// span.http.route: "/a", "/b" or the integer 7, which its dedicated string column never
+    /// holds)
     type RandomSpan = (
         u8,
         u64,
@@ -683,6 +694,7 @@ mod engine_vs_scan {
         bool,
         Option<i64>,
         bool,
+        Option<u8>,
     );
 
     fn span_strategy() -> impl Strategy<Value = RandomSpan> {
@@ -697,6 +709,7 @@ mod engine_vs_scan {
             any::<bool>(),             // error
             prop::option::of(0i64..4), // span.n
             any::<bool>(),             // flushed before this span
+            prop::option::of(0u8..3),
         )
     }
 
@@ -712,6 +725,9 @@ mod engine_vs_scan {
             (0i64..4).prop_map(|n| format!("span.n = {n}")),
             (0i64..4).prop_map(|n| format!("span.n > {n}")),
             Just("span.n = nil".to_owned()),
+            Just(r#"span.http.route = "/a""#.to_owned()),
+            Just(r#"span.http.route != "/a""#.to_owned()),
+            Just("span.http.route = 7".to_owned()),
             (0u64..3_000).prop_map(|d| format!("traceDuration > {d}ms")),
         ]
     }
@@ -753,7 +769,7 @@ mod engine_vs_scan {
                 let store = store_in(dir.path()).await;
                 let t = TenantId::default();
                 let mut all: BTreeMap<TraceId, Vec<SpanRecord>> = BTreeMap::new();
-                for (trace, id, parent, service, name, start, dur, error, n, flush) in spans {
+                for (trace, id, parent, service, name, start, dur, error, n, flush, route) in spans {
                     let mut b = s(trace, id, parent.filter(|p| *p != id), SERVICES[service], NAMES[name])
                         .time(start, dur);
                     if error {
@@ -761,6 +777,12 @@ mod engine_vs_scan {
                     }
                     if let Some(n) = n {
                         b = b.attr("n", AnyValue::Int(n));
+                    }
+                    match route {
+                        Some(0) => b = b.attr("http.route", str_v("/a")),
+                        Some(1) => b = b.attr("http.route", str_v("/b")),
+                        Some(_) => b = b.attr("http.route", AnyValue::Int(7)),
+                        None => {}
                     }
                     let rec = b.record();
                     if flush {

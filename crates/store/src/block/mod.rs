@@ -57,6 +57,7 @@ pub use housekeeping::{
 pub use merge::merge_blocks;
 pub use meta::{BlockMeta, FORMAT_VERSION, Provenance};
 pub use read::BlockReader;
+pub(crate) use schema::dedicated_string_column;
 pub use write::{write_block, write_block_sorted, write_block_with};
 
 use object_store::{ObjectStore, ObjectStoreExt as _};

@@ -372,7 +372,7 @@ impl BlockReader {
                 groups.insert(j);
             }
         }
-        let by_columns = filter.attributes.is_empty();
+        let by_columns = filter.attributes.is_empty() && filter.span_strings.is_empty();
         let (builder, metadata) = self.stream_builder(true).await?;
         let mut builder = builder.with_row_groups(groups.into_iter().collect());
         if by_columns {
@@ -466,7 +466,7 @@ impl BlockReader {
         let mut builder = builder
             .with_row_groups(groups)
             .with_projection(mask(&metadata, &columns));
-        if !scan.hints.is_empty() {
+        if hints_read_columns(&scan.hints) {
             // Late materialisation: the hinted columns are decoded first, and the rest
             // (attribute lists above all) only for rows some hint admits.
             builder = builder.with_row_filter(hint_filter(&metadata, scan.hints.clone()));
@@ -528,6 +528,21 @@ impl BlockReader {
     }
 }
 
+/// Whether some hint has a condition a row filter can test (see [`hint_filter`]).
+fn hints_read_columns(hints: &[SpanFilter]) -> bool {
+    hints.iter().any(|h| {
+        h.min_duration.is_some()
+            || h.max_duration.is_some()
+            || h.service.is_some()
+            || h.operation.is_some()
+            || h.kind.is_some()
+            || h.status.is_some()
+            || h.span_strings
+                .iter()
+                .any(|(k, _)| s::dedicated_string_column(k).is_some())
+    })
+}
+
 /// A Parquet row filter that keeps the rows at least one hint admits, judged on the span's
 /// service, name, kind, status and duration (hints' other fields are ignored). Only the
 /// columns some hint tests are decoded for it.
@@ -549,6 +564,15 @@ fn hint_filter(metadata: &ArrowReaderMetadata, hints: Vec<SpanFilter>) -> RowFil
     if uses(&|h| h.status.is_some()) {
         columns.push(s::STATUS_CODE);
     }
+    for h in &hints {
+        for (key, _) in &h.span_strings {
+            if let Some(column) = s::dedicated_string_column(key)
+                && !columns.contains(&column)
+            {
+                columns.push(column);
+            }
+        }
+    }
     let predicate = ArrowPredicateFn::new(mask(metadata, &columns), move |batch: RecordBatch| {
         fn read<'a, T: 'static>(
             batch: &'a RecordBatch,
@@ -566,7 +590,14 @@ fn hint_filter(metadata: &ArrowReaderMetadata, hints: Vec<SpanFilter>) -> RowFil
         let name: Option<&StringArray> = read(&batch, s::NAME)?;
         let kind: Option<&UInt8Array> = read(&batch, s::KIND)?;
         let status: Option<&UInt8Array> = read(&batch, s::STATUS_CODE)?;
-        // A hint's condition always has its column (see above).
+        let mut dedicated: Vec<(&str, &StringArray)> = Vec::new();
+        for (_, column_name, _) in HOT {
+            if let Some(a) = read::<StringArray>(&batch, column_name)? {
+                dedicated.push((column_name, a));
+            }
+        }
+        // A hint's condition always has its column (see above), except attribute keys
+        // without a dedicated column: those are left to the matcher.
         Ok((0..batch.num_rows())
             .map(|row| {
                 Some(hints.iter().any(|f| {
@@ -584,6 +615,16 @@ fn hint_filter(metadata: &ArrowReaderMetadata, hints: Vec<SpanFilter>) -> RowFil
                         })
                         && f.status.is_none_or(|st| {
                             status.is_some_and(|a| i32::from(a.value(row)) == st.as_i32())
+                        })
+                        && f.span_strings.iter().all(|(key, value)| {
+                            let Some(column_name) = s::dedicated_string_column(key) else {
+                                return true;
+                            };
+                            // Null: the span has no string value for the key at all.
+                            dedicated
+                                .iter()
+                                .find(|(c, _)| *c == column_name)
+                                .is_some_and(|(_, a)| a.is_valid(row) && a.value(row) == value)
                         })
                 }))
             })

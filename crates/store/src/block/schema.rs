@@ -197,3 +197,10 @@ pub(crate) fn schema() -> SchemaRef {
 pub(crate) fn root_index(name: &str) -> Option<usize> {
     SCHEMA.index_of(name).ok()
 }
+
+/// The dedicated column holding string values of span attribute `key`, if it has one.
+pub(crate) fn dedicated_string_column(key: &str) -> Option<&'static str> {
+    HOT.iter()
+        .find(|(k, _, ty)| *k == key && *ty == HotType::Str)
+        .map(|(_, column, _)| *column)
+}

@@ -253,6 +253,7 @@ fn arb_filter() -> impl Strategy<Value = SpanFilter> {
                     kind,
                     status,
                     attributes,
+                    span_strings: Vec::new(),
                     min_duration: dmin.map(DurationNanos),
                     max_duration: dmax.map(DurationNanos),
                     start_min: smin.map(UnixNanos),
