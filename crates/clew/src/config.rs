@@ -20,8 +20,17 @@ pub struct Config {
     pub storage: StorageConfig,
     pub receivers: ReceiversConfig,
     pub sampling: SamplingConfig,
-    pub query: ListenConfig,
+    pub query: QueryConfig,
     pub admin: ListenConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    pub listen: SocketAddr,
+    /// Block bytes one search may read before it answers with what it has (marked partial);
+    /// 0: no bound.
+    pub search_max_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,6 +274,7 @@ mod tests {
         assert_eq!(c.storage.durability, Durability::Fsync);
         assert_eq!(c.receivers.otlp.grpc_listen.port(), 4317);
         assert_eq!(c.query.listen.port(), 16686);
+        assert_eq!(c.query.search_max_bytes, 0);
     }
 
     #[test]

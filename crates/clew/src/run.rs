@@ -155,7 +155,10 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
     let query = tokio::spawn(
         axum::serve(
             query_listener,
-            clew_server::query_router(Querier::new(Arc::clone(&store))),
+            clew_server::query_router(
+                Querier::new(Arc::clone(&store))
+                    .with_search_max_bytes(config.query.search_max_bytes),
+            ),
         )
         .with_graceful_shutdown(serving_stop.clone().cancelled_owned())
         .into_future(),

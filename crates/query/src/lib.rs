@@ -72,11 +72,23 @@ pub const DEFAULT_LIMIT: usize = 20;
 #[derive(Clone)]
 pub struct Querier {
     store: Arc<Store>,
+    /// Applied to searches that set no byte budget of their own; 0: no bound.
+    search_max_bytes: u64,
 }
 
 impl Querier {
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            search_max_bytes: 0,
+        }
+    }
+
+    /// Bounds the block bytes a search reads unless the request sets its own bound; a search
+    /// that reaches it answers with what it found, marked partial. 0: no bound.
+    pub fn with_search_max_bytes(mut self, bytes: u64) -> Self {
+        self.search_max_bytes = bytes;
+        self
     }
 
     pub async fn trace(&self, tenant: &TenantId, id: TraceId) -> Result<Option<Trace>, QueryError> {

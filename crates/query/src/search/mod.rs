@@ -215,6 +215,11 @@ impl crate::Querier {
         tenant: &clew_model::TenantId,
         request: &SearchRequest,
     ) -> Result<SearchResult, crate::QueryError> {
+        if request.max_inspected_bytes.is_none() && self.search_max_bytes > 0 {
+            let mut bounded = request.clone();
+            bounded.max_inspected_bytes = Some(self.search_max_bytes);
+            return run::search(&self.store, tenant, &bounded).await;
+        }
         run::search(&self.store, tenant, request).await
     }
 

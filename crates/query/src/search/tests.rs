@@ -587,6 +587,11 @@ async fn pages_ranges_durations_and_order() {
     request.max_inspected_bytes = None;
     let found = q.search_traceql(&t, &request).await.unwrap();
     assert!(found.partial.is_none());
+    // A server-wide budget applies to requests without their own.
+    let bounded = Querier::new(Arc::clone(&store)).with_search_max_bytes(1);
+    let found = bounded.search_traceql(&t, &request).await.unwrap();
+    assert_eq!(found.metrics.inspected_blocks, 1, "{:?}", found.metrics);
+    assert!(found.partial.is_some());
 }
 
 #[tokio::test]
