@@ -24,7 +24,7 @@ pub struct SearchArgs {
     /// Runs of each query (the first one is reported apart: cold caches).
     #[arg(long, default_value_t = 20)]
     pub runs: usize,
-    /// A query to time, as `NAME=WINDOW=TRACEQL` (WINDOW: `all` or a duration such as `1h`
+    /// A query to time, as `NAME=WINDOW=TRACEQL` (WINDOW: `all` or a duration such as `1h` or `90m`
     /// back from the newest span); repeatable. Defaults suit the `clickhouse` profile.
     #[arg(long = "query")]
     pub queries: Vec<String>,
@@ -84,8 +84,9 @@ pub async fn search(args: SearchArgs, config: &Config) -> anyhow::Result<()> {
         let mut request = SearchRequest::new(query);
         request.limit = args.limit;
         if window != "all" {
-            let d = window_nanos(window)
-                .with_context(|| format!("window {window:?}: expected e.g. 15m, 1h, 30s"))?;
+            let secs = crate::cli::search::parse_since(window)
+                .with_context(|| format!("--query {spec:?}: window"))?;
+            let d = DurationNanos(secs.saturating_mul(1_000_000_000));
             request.start = Some(newest.saturating_sub(d));
             request.end = Some(newest);
         }
@@ -138,18 +139,4 @@ pub async fn search(args: SearchArgs, config: &Config) -> anyhow::Result<()> {
     );
     store.shutdown().await.context("closing the store")?;
     Ok(())
-}
-
-/// `30s`, `15m`, `1h` as nanoseconds.
-fn window_nanos(s: &str) -> Option<DurationNanos> {
-    let split = s.len().checked_sub(1)?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3_600)?,
-        _ => return None,
-    };
-    secs.checked_mul(1_000_000_000).map(DurationNanos)
 }

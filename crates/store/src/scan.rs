@@ -117,6 +117,15 @@ pub struct Source {
     pub(crate) inner: SourceInner,
 }
 
+impl Source {
+    /// Whether the source can hold spans overlapping `[start, end]` (unset bounds are open;
+    /// the head always can).
+    pub fn overlaps(&self, start: Option<UnixNanos>, end: Option<UnixNanos>) -> bool {
+        start.is_none_or(|s| self.end_max.is_none_or(|e| e >= s))
+            && end.is_none_or(|e| self.start_min.is_none_or(|s| s <= e))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceKind {
     Head,

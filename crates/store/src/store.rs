@@ -418,27 +418,24 @@ impl Store {
         Ok(keys.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 
-    /// The tenant's head (if the tenant exists), then its blocks by latest span start,
-    /// newest first (ties by id). Scan the head before listing blocks again if a flush
-    /// must not slip between: a flush lists its block before it releases the head.
-    pub fn sources(&self, tenant: &TenantId) -> Vec<Source> {
-        let Some(t) = self.tenant(tenant) else {
-            return Vec::new();
-        };
-        let mut out = vec![Source {
+    /// The tenant's head as a source (`None` for an unknown tenant). Scan it before listing
+    /// blocks ([`Store::block_sources_of`]) so that no span slips between the two: a flush
+    /// lists its block before it releases the head.
+    pub fn head_source(&self, tenant: &TenantId) -> Option<Source> {
+        let t = self.tenant(tenant)?;
+        let span_count = read_heads(&t.heads).span_count() as u64;
+        Some(Source {
             kind: SourceKind::Head,
             start_min: None,
             start_max: None,
             end_max: None,
-            span_count: read_heads(&t.heads).span_count() as u64,
+            span_count,
             size_bytes: 0,
             inner: SourceInner::Head(Arc::clone(&t.heads)),
-        }];
-        out.extend(Self::block_sources(&t));
-        out
+        })
     }
 
-    /// The tenant's blocks as sources, newest first; see [`Store::sources`].
+    /// The tenant's blocks as sources, newest first by latest span start (ties by id).
     pub fn block_sources_of(&self, tenant: &TenantId) -> Vec<Source> {
         self.tenant(tenant)
             .map(|t| Self::block_sources(&t))

@@ -125,7 +125,7 @@ fn time_range(args: &SearchArgs, now: u64) -> anyhow::Result<Option<(u64, u64)>>
 }
 
 /// `90s`, `30m`, `1h`, `2d`, `1h30m` as seconds.
-fn parse_since(text: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_since(text: &str) -> anyhow::Result<u64> {
     let invalid = || anyhow::anyhow!("--since {text:?}: expected a duration like 30m, 1h or 2d");
     let mut total: u64 = 0;
     let mut rest = text.trim();

@@ -17,8 +17,8 @@ use clew_model::{DurationNanos, KeyValue, SpanRecord, StatusCode, UnixNanos};
 
 use super::value::{FieldValue, compare, compile_regex};
 use crate::traceql::{
-    Aggregate, AggregateFn, Attribute, BinaryOp, CmpOp, ExprKind, FieldExpr, Filter, Intrinsic,
-    Pipeline, Query, ScalarExpr, Scope, SpansetExpr, SpansetOp, Stage, UnaryOp,
+    Aggregate, AggregateFn, Attribute, BinaryOp, CmpOp, ExprKind, Field, FieldExpr, Filter,
+    Intrinsic, Pipeline, Query, ScalarExpr, Scope, SpansetExpr, SpansetOp, Stage, UnaryOp,
 };
 
 /// A trace's spans with the relations queries need.
@@ -170,9 +170,19 @@ impl Spanset {
 /// A query ready to judge traces: its regular expressions compiled once.
 pub(crate) struct Evaluator {
     regexes: HashMap<String, regex::Regex>,
+    /// The fields listed with each matched span (see [`shown_fields`]).
+    pub(crate) shown: Vec<(String, FieldExpr)>,
 }
 
 impl Evaluator {
+    /// For expressions without regular expressions (a bare field).
+    pub(crate) fn plain() -> Self {
+        Self {
+            regexes: HashMap::new(),
+            shown: Vec::new(),
+        }
+    }
+
     pub(crate) fn new(query: &Query) -> Self {
         let mut regexes = HashMap::new();
         for_each_expr(query, &mut |e| {
@@ -191,7 +201,10 @@ impl Evaluator {
                 }
             }
         });
-        Self { regexes }
+        Self {
+            regexes,
+            shown: shown_fields(query),
+        }
     }
 
     /// The spansets the query produces for the trace; empty when it does not match.
@@ -310,22 +323,11 @@ impl Evaluator {
 
     fn holds(&self, expr: &FieldExpr, t: &TraceView<'_>, i: usize) -> bool {
         let span = &t.spans[i].span;
-        let events: Vec<Option<usize>> =
-            if reads_scope(expr, Scope::Event) && !span.events.is_empty() {
-                (0..span.events.len()).map(Some).collect()
-            } else {
-                vec![None]
-            };
-        let links: Vec<Option<usize>> = if reads_scope(expr, Scope::Link) && !span.links.is_empty()
-        {
-            (0..span.links.len()).map(Some).collect()
-        } else {
-            vec![None]
-        };
-        events.iter().any(|&ev| {
+        let links = scope_choices(reads_scope(expr, Scope::Link), span.links.len());
+        scope_choices(reads_scope(expr, Scope::Event), span.events.len()).any(|ev| {
             links
-                .iter()
-                .any(|&ln| self.value(expr, t, i, ev, ln) == FieldValue::Bool(true))
+                .clone()
+                .any(|ln| self.value(expr, t, i, ev, ln) == FieldValue::Bool(true))
         })
     }
 
@@ -414,6 +416,49 @@ impl Evaluator {
             FieldValue::Float(result)
         }
     }
+}
+
+/// The span fields listed with matched spans, as Tempo lists them: each attribute and
+/// span-level intrinsic the query reads (name and duration are listed anyway), labelled by
+/// attribute name or intrinsic spelling.
+fn shown_fields(query: &Query) -> Vec<(String, FieldExpr)> {
+    let mut out = Vec::new();
+    let mut push = |field: &Field| {
+        let (label, kind) = match field {
+            Field::Attribute(a) => (a.name.clone(), ExprKind::Attribute(a.clone())),
+            Field::Intrinsic(i) => {
+                if matches!(
+                    i,
+                    Intrinsic::Name
+                        | Intrinsic::Duration
+                        | Intrinsic::RootName
+                        | Intrinsic::RootServiceName
+                        | Intrinsic::TraceDuration
+                        | Intrinsic::TraceId
+                        | Intrinsic::SpanId
+                        | Intrinsic::ParentId
+                        | Intrinsic::EventName
+                        | Intrinsic::EventTimeSinceStart
+                        | Intrinsic::LinkTraceId
+                        | Intrinsic::LinkSpanId
+                        | Intrinsic::NestedSetLeft
+                        | Intrinsic::NestedSetRight
+                        | Intrinsic::NestedSetParent
+                ) {
+                    return;
+                }
+                (i.canonical().to_owned(), ExprKind::Intrinsic(*i))
+            }
+        };
+        if !out.iter().any(|(l, _): &(String, _)| *l == label) {
+            out.push((label, FieldExpr::new(kind)));
+        }
+    };
+    // `select(…)` fields are among them.
+    for f in query.fields() {
+        push(&f);
+    }
+    out
 }
 
 /// `count()`, `avg(duration)`: how an aggregate's value is labelled in results.
@@ -585,19 +630,29 @@ pub(crate) fn reads_scope(e: &FieldExpr, scope: Scope) -> bool {
     }
 }
 
+/// Calls `f` on `e` and every expression nested in it.
+pub(crate) fn walk_expr(e: &FieldExpr, f: &mut dyn FnMut(&FieldExpr)) {
+    f(e);
+    match &e.kind {
+        ExprKind::Unary { expr, .. } => walk_expr(expr, f),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            walk_expr(lhs, f);
+            walk_expr(rhs, f);
+        }
+        _ => {}
+    }
+}
+
+/// The event (or link) indexes an expression is evaluated with: each of the span's `n`
+/// when the expression reads that scope and there are any, else one pass with none.
+pub(crate) fn scope_choices(reads: bool, n: usize) -> impl Iterator<Item = Option<usize>> + Clone {
+    let each = reads && n > 0;
+    (0..if each { n } else { 1 }).map(move |i| each.then_some(i))
+}
+
 /// Calls `f` on every field expression of the query, nested ones included.
 pub(crate) fn for_each_expr(q: &Query, f: &mut dyn FnMut(&FieldExpr)) {
-    fn expr(e: &FieldExpr, f: &mut dyn FnMut(&FieldExpr)) {
-        f(e);
-        match &e.kind {
-            ExprKind::Unary { expr: inner, .. } => expr(inner, f),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                expr(lhs, f);
-                expr(rhs, f);
-            }
-            _ => {}
-        }
-    }
+    use walk_expr as expr;
     fn spanset(s: &SpansetExpr, f: &mut dyn FnMut(&FieldExpr)) {
         match s {
             SpansetExpr::Filter(filter) => {

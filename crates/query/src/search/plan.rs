@@ -20,7 +20,7 @@ use clew_model::{DurationNanos, SpanRecord};
 use clew_store::SpanFilter;
 use clew_store::scan::{SpanMatcher, SpanParts, SpanScan};
 
-use super::eval::{Evaluator, TraceView, for_each_expr};
+use super::eval::{Evaluator, TraceView, walk_expr};
 use super::value::FieldValue;
 use crate::traceql::{
     Attribute, BinaryOp, ExprKind, FieldExpr, Filter, Intrinsic, Pipeline, Query, Scope,
@@ -132,6 +132,11 @@ impl Plan {
             hints,
             parts,
         }
+    }
+
+    /// The span parts the query's span-local filters read.
+    pub(crate) fn parts(&self) -> SpanParts {
+        self.parts
     }
 
     /// The store scan: the matcher sets bit i when the span meets local leaf i.
@@ -323,17 +328,9 @@ fn flip(op: BinaryOp) -> Option<BinaryOp> {
     })
 }
 
-/// The span parts an expression reads.
-fn parts_of(e: &FieldExpr, parts: &mut SpanParts) {
-    let q = Query {
-        pipeline: Pipeline {
-            stages: vec![Stage::Spanset(SpansetExpr::Filter(Filter {
-                expr: Some(e.clone()),
-                span: e.span,
-            }))],
-        },
-    };
-    for_each_expr(&q, &mut |x| match &x.kind {
+/// Adds the span parts an expression reads to `parts`.
+pub(crate) fn parts_of(e: &FieldExpr, parts: &mut SpanParts) {
+    walk_expr(e, &mut |x| match &x.kind {
         ExprKind::Attribute(a) => match a.scope {
             Scope::None => {
                 parts.attributes = true;

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use clew_model::{SpanRecord, TenantId, TraceId, UnixNanos};
 use clew_store::Store;
-use clew_store::scan::{ScanStats, Source, SourceKind, SpanScan, TraceHit};
+use clew_store::scan::{ScanStats, Source, SpanScan, TraceHit};
 
 use super::eval::{Evaluator, Spanset, TraceView, is_error};
 use super::plan::Plan;
@@ -14,7 +14,6 @@ use super::{
     SearchMetrics, SearchOrder, SearchRequest, SearchResult, ServiceStats, TraceSummary,
 };
 use crate::QueryError;
-use crate::traceql::{ExprKind, Field, Intrinsic, Query};
 
 /// Blocks scanned at once.
 const PARALLEL_BLOCK_SCANS: usize = 2;
@@ -119,7 +118,6 @@ fn summarize(
     } else {
         request.spans_per_spanset
     };
-    let shown = shown_fields(&request.query);
     let spansets = sets
         .iter()
         .map(|set| MatchedSpanset {
@@ -137,7 +135,8 @@ fn summarize(
                         service_name: rec.service_name().to_owned(),
                         start: rec.span.start,
                         duration: rec.span.duration(),
-                        attributes: shown
+                        attributes: eval
+                            .shown
                             .iter()
                             .filter_map(|(label, expr)| {
                                 let v = eval.value(expr, view, i, None, None);
@@ -168,60 +167,6 @@ fn summarize(
             .collect(),
         spansets,
     }
-}
-
-/// The span fields listed with matched spans, as Tempo lists them: each attribute and
-/// span-level intrinsic the query reads (name and duration are listed anyway), labelled by
-/// attribute name or intrinsic spelling.
-fn shown_fields(query: &Query) -> Vec<(String, crate::traceql::FieldExpr)> {
-    let mut out = Vec::new();
-    let mut push = |field: &Field| {
-        let (label, kind) = match field {
-            Field::Attribute(a) => (a.name.clone(), ExprKind::Attribute(a.clone())),
-            Field::Intrinsic(i) => {
-                if matches!(
-                    i,
-                    Intrinsic::Name
-                        | Intrinsic::Duration
-                        | Intrinsic::RootName
-                        | Intrinsic::RootServiceName
-                        | Intrinsic::TraceDuration
-                        | Intrinsic::TraceId
-                        | Intrinsic::SpanId
-                        | Intrinsic::ParentId
-                        | Intrinsic::EventName
-                        | Intrinsic::EventTimeSinceStart
-                        | Intrinsic::LinkTraceId
-                        | Intrinsic::LinkSpanId
-                        | Intrinsic::NestedSetLeft
-                        | Intrinsic::NestedSetRight
-                        | Intrinsic::NestedSetParent
-                ) {
-                    return;
-                }
-                (i.canonical().to_owned(), ExprKind::Intrinsic(*i))
-            }
-        };
-        if !out.iter().any(|(l, _): &(String, _)| *l == label) {
-            out.push((label, crate::traceql::FieldExpr::new(kind)));
-        }
-    };
-    // `select(…)` fields are among them.
-    for f in query.fields() {
-        push(&f);
-    }
-    out
-}
-
-/// Whether a source can hold spans of a trace overlapping the request's range.
-fn in_range(source: &Source, request: &SearchRequest) -> bool {
-    let after_start = request
-        .start
-        .is_none_or(|s| source.end_max.is_none_or(|e| e >= s));
-    let before_end = request
-        .end
-        .is_none_or(|e| source.start_min.is_none_or(|s| s <= e));
-    after_start && before_end
 }
 
 struct Search<'a> {
@@ -365,17 +310,15 @@ pub(super) async fn search(
     let mut partial = None;
     // The head first, then the blocks listed after it was read: a flush lists its block
     // before it drops the head's copy, so no span slips between the two.
-    for source in store.sources(tenant) {
-        if source.kind == SourceKind::Head {
-            s.scan_source(&source).await?;
-        }
+    if let Some(head) = store.head_source(tenant) {
+        s.scan_source(&head).await?;
     }
     let blocks = store.block_sources_of(tenant);
     s.metrics.total_blocks = blocks.len() as u64;
     s.metrics.total_block_bytes = blocks.iter().map(|b| b.size_bytes).sum();
     let blocks: Vec<Source> = blocks
         .into_iter()
-        .filter(|b| in_range(b, request))
+        .filter(|b| b.overlaps(request.start, request.end))
         .collect();
     let mut next = 0;
     while let Some(block) = blocks.get(next) {

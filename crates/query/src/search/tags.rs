@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use clew_model::{KeyValue, SpanRecord, UnixNanos};
-use clew_store::scan::{SourceKind, SpanParts, SpanScan};
+use clew_store::scan::{SpanParts, SpanScan};
 
 use super::FieldValue;
-use super::eval::{Evaluator, TraceView, reads_scope};
-use super::plan::Plan;
+use super::eval::{Evaluator, TraceView, reads_scope, scope_choices};
+use super::plan::{Plan, parts_of};
 use crate::traceql::{
-    self, Attribute, ExprKind, FieldExpr, Intrinsic, Pipeline, Query, Scope, SpansetExpr, Stage,
+    self, Attribute, ExprKind, FieldExpr, Intrinsic, Query, Scope, SpansetExpr, Stage,
 };
 
 /// Scopes as Tempo's `/api/v2/search/tags` groups them.
@@ -158,10 +158,8 @@ async fn scan_for_tags(
     scan: &SpanScan,
     done: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), crate::QueryError> {
-    for source in store.sources(tenant) {
-        if source.kind == SourceKind::Head {
-            store.scan(tenant, &source, scan).await?;
-        }
+    if let Some(head) = store.head_source(tenant) {
+        store.scan(tenant, &head, scan).await?;
     }
     let unbounded = start.is_none() && end.is_none();
     let mut bytes = 0u64;
@@ -169,9 +167,7 @@ async fn scan_for_tags(
         if done() || (unbounded && bytes >= UNBOUNDED_SCAN_BYTES) {
             break;
         }
-        let overlaps = start.is_none_or(|s| block.end_max.is_none_or(|e| e >= s))
-            && end.is_none_or(|e| block.start_min.is_none_or(|s| s <= e));
-        if overlaps {
+        if block.overlaps(start, end) {
             let (_, stats) = store.scan(tenant, &block, scan).await?;
             bytes += stats.bytes;
         }
@@ -253,7 +249,7 @@ pub(super) async fn names(
         ..SpanParts::default()
     };
     if let Some(q) = &request.query {
-        parts = parts.union(Plan::new(q).scan(q).parts);
+        parts = parts.union(Plan::new(q).parts());
     }
     let scan = SpanScan {
         parts,
@@ -363,32 +359,16 @@ pub(super) async fn values(
         TagRef::Attribute(a) => ExprKind::Attribute(a.clone()),
         TagRef::Intrinsic(i) => ExprKind::Intrinsic(*i),
     });
-    // The tag as a one-filter query, to learn which parts it reads.
-    let probe = Query {
-        pipeline: Pipeline {
-            stages: vec![Stage::Spanset(SpansetExpr::Filter(
-                crate::traceql::Filter {
-                    expr: Some(FieldExpr::new(ExprKind::Binary {
-                        op: crate::traceql::BinaryOp::Neq,
-                        lhs: Box::new(expr.clone()),
-                        rhs: Box::new(FieldExpr::new(ExprKind::Static(
-                            crate::traceql::Static::Nil,
-                        ))),
-                    })),
-                    span: crate::traceql::Span::default(),
-                },
-            ))],
-        },
-    };
-    let mut parts = Plan::new(&probe).scan(&probe).parts;
+    let mut parts = SpanParts::default();
+    parts_of(&expr, &mut parts);
     if let Some(q) = &request.query {
-        parts = parts.union(Plan::new(q).scan(q).parts);
+        parts = parts.union(Plan::new(q).parts());
     }
     let found: Arc<Mutex<BTreeMap<(&'static str, String), FieldValue>>> = Arc::default();
     let matcher = {
         let found = Arc::clone(&found);
         let filter = span_filter(request.query.as_ref());
-        let eval = Evaluator::new(&probe);
+        let eval = Evaluator::plain();
         let reads_events = reads_scope(&expr, Scope::Event);
         let reads_links = reads_scope(&expr, Scope::Link);
         move |rec: &SpanRecord| {
@@ -396,19 +376,10 @@ pub(super) async fn values(
                 return 0;
             }
             let view = TraceView::single(rec);
-            let events: Vec<Option<usize>> = if reads_events {
-                (0..rec.span.events.len()).map(Some).collect()
-            } else {
-                vec![None]
-            };
-            let links: Vec<Option<usize>> = if reads_links {
-                (0..rec.span.links.len()).map(Some).collect()
-            } else {
-                vec![None]
-            };
+            let links = scope_choices(reads_links, rec.span.links.len());
             let mut found = lock(&found);
-            for &ev in &events {
-                for &ln in &links {
+            for ev in scope_choices(reads_events, rec.span.events.len()) {
+                for ln in links.clone() {
                     if found.len() >= limit {
                         return 0;
                     }

@@ -116,7 +116,8 @@ impl FieldValue {
         }
     }
 
-    /// Order between two values of one comparable type; `None` across types or with nil.
+    /// Order between two values of one ordered type (numbers across int, float and duration);
+    /// `None` across types, with nil, and for status and kind.
     fn compare(&self, other: &FieldValue) -> Option<Ordering> {
         use FieldValue as V;
         match (self, other) {
@@ -124,12 +125,6 @@ impl FieldValue {
             (V::Int(a), V::Int(b)) => Some(a.cmp(b)),
             (V::Duration(a), V::Duration(b)) => Some(a.cmp(b)),
             (V::Bool(a), V::Bool(b)) => Some(a.cmp(b)),
-            (V::Status(a), V::Status(b)) => {
-                (a == b).then_some(Ordering::Equal).or(Some(Ordering::Less))
-            }
-            (V::Kind(a), V::Kind(b)) => {
-                (a == b).then_some(Ordering::Equal).or(Some(Ordering::Less))
-            }
             (a, b) => {
                 let (x, y) = (a.as_f64()?, b.as_f64()?);
                 x.partial_cmp(&y)
@@ -196,21 +191,26 @@ pub(crate) fn compare(
             };
             re.is_match(s) == (op == BinaryOp::Re)
         }
+        // Status and kind compare for equality only: they have no order.
+        _ if matches!(
+            (lhs, rhs),
+            (FieldValue::Status(_), FieldValue::Status(_))
+                | (FieldValue::Kind(_), FieldValue::Kind(_))
+        ) =>
+        {
+            match op {
+                BinaryOp::Eq => lhs == rhs,
+                BinaryOp::Neq => lhs != rhs,
+                _ => false,
+            }
+        }
         _ => {
             let Some(ord) = lhs.compare(rhs) else {
                 return false;
             };
-            let equal = lhs == rhs || ord == Ordering::Equal;
-            let kinds = matches!(
-                (lhs, rhs),
-                (FieldValue::Status(_), FieldValue::Status(_))
-                    | (FieldValue::Kind(_), FieldValue::Kind(_))
-            );
             match op {
-                BinaryOp::Eq => equal,
-                BinaryOp::Neq => !equal,
-                // Status and kind have no order.
-                _ if kinds => false,
+                BinaryOp::Eq => ord == Ordering::Equal,
+                BinaryOp::Neq => ord != Ordering::Equal,
                 BinaryOp::Lt => ord == Ordering::Less,
                 BinaryOp::Lte => ord != Ordering::Greater,
                 BinaryOp::Gt => ord == Ordering::Greater,
