@@ -6,14 +6,12 @@
 //! Reads look at all of them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use clew_model::{
     Resource, Scope, SpanId, SpanKind, SpanRecord, TenantId, TraceId, UnixNanos, otlp,
 };
 
-use crate::filter::SpanFilter;
 use crate::scan::{Hits, SpanScan, TraceHit};
 
 /// What makes two spans the same span: SDKs retry whole batches, so one span can arrive twice.
@@ -179,69 +177,6 @@ impl Head {
         self.spans += 1;
         true
     }
-
-    fn trace_start(&self, id: &TraceId) -> Option<UnixNanos> {
-        self.traces.get(id).map(|t| t.start)
-    }
-
-    /// Matching traces as (trace start, id), newest first, at most `limit`.
-    fn find(&self, filter: &SpanFilter, limit: usize) -> Vec<(UnixNanos, TraceId)> {
-        if limit == 0 {
-            return Vec::new();
-        }
-        // A trace starts no later than any of its spans, so a trace that starts after
-        // `start_max` cannot hold a matching span.
-        let upper = match filter.start_max {
-            Some(t) => Bound::Included((t, TraceId([0xff; 16]))),
-            None => Bound::Unbounded,
-        };
-        let matches = |id: &TraceId| {
-            self.traces
-                .get(id)
-                .is_some_and(|t| t.records().any(|s| filter.matches(&s)))
-        };
-        // Selective filters start from the smallest index that covers them.
-        let candidates = match &filter.service {
-            Some(service) => {
-                let Some(index) = self.by_service.get(service) else {
-                    return Vec::new();
-                };
-                match &filter.operation {
-                    Some(op) => match index.by_operation.get(op) {
-                        Some(traces) => Some(traces),
-                        None => return Vec::new(),
-                    },
-                    None => Some(&index.traces),
-                }
-            }
-            None => None,
-        };
-        match candidates {
-            Some(ids) => {
-                let mut keys: Vec<(UnixNanos, TraceId)> = ids
-                    .iter()
-                    .filter_map(|id| self.trace_start(id).map(|start| (start, *id)))
-                    .filter(|k| match upper {
-                        Bound::Included(u) => *k <= u,
-                        _ => true,
-                    })
-                    .collect();
-                keys.sort_unstable_by(|a, b| b.cmp(a));
-                keys.into_iter()
-                    .filter(|(_, id)| matches(id))
-                    .take(limit)
-                    .collect()
-            }
-            None => self
-                .by_start
-                .range((Bound::Unbounded, upper))
-                .rev()
-                .filter(|(_, id)| matches(id))
-                .take(limit)
-                .copied()
-                .collect(),
-        }
-    }
 }
 
 /// A tenant's head as shared by its writer thread (the only writer) and readers.
@@ -292,6 +227,13 @@ impl Heads {
         self.active.insert(rec)
     }
 
+    /// Every trace id held, sorted.
+    #[cfg(test)]
+    pub(crate) fn trace_ids(&self) -> Vec<TraceId> {
+        let ids: BTreeSet<TraceId> = self.all().flat_map(|h| h.traces.keys().copied()).collect();
+        ids.into_iter().collect()
+    }
+
     fn all(&self) -> impl Iterator<Item = &Head> {
         self.frozen
             .iter()
@@ -317,33 +259,6 @@ impl Heads {
             }
         }
         out
-    }
-
-    /// Matching traces as (start, id), newest first by earliest span start across
-    /// generations, ties by id descending.
-    pub(crate) fn find(&self, filter: &SpanFilter, limit: usize) -> Vec<(UnixNanos, TraceId)> {
-        if self.frozen.is_empty() {
-            return self.active.find(filter, limit);
-        }
-        // A trace's start is the minimum over generations, so no generation can apply the
-        // limit alone: gather every match, then order. Frozen generations are short-lived.
-        let matched: HashSet<TraceId> = self
-            .all()
-            .flat_map(|h| h.find(filter, usize::MAX))
-            .map(|(_, id)| id)
-            .collect();
-        let mut keys: Vec<(UnixNanos, TraceId)> = matched
-            .into_iter()
-            .filter_map(|id| {
-                self.all()
-                    .filter_map(|h| h.trace_start(&id))
-                    .min()
-                    .map(|start| (start, id))
-            })
-            .collect();
-        keys.sort_unstable_by(|a, b| b.cmp(a));
-        keys.truncate(limit);
-        keys
     }
 
     pub(crate) fn services(&self) -> Vec<String> {
@@ -556,6 +471,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::filter::SpanFilter;
 
     fn span(trace: u8, span: u8, service: &str, name: &str, start: u64) -> SpanRecord {
         SpanRecord {
@@ -609,12 +525,30 @@ mod tests {
         assert_eq!(chunks[1][0], span(2, 9, "svc", "op", 5), "decoded exactly");
     }
 
-    fn find_ids(heads: &Heads, filter: &SpanFilter, limit: usize) -> Vec<TraceId> {
-        heads
-            .find(filter, limit)
-            .into_iter()
-            .map(|(_, id)| id)
-            .collect()
+    fn find_ids(heads: &mut Heads, filter: &SpanFilter, limit: usize) -> Vec<TraceId> {
+        let mut hits = scan_hits(heads, filter);
+        hits.sort_unstable_by(|a, b| {
+            (b.earliest_start, b.trace_id).cmp(&(a.earliest_start, a.trace_id))
+        });
+        hits.into_iter().take(limit).map(|h| h.trace_id).collect()
+    }
+
+    /// Scans `heads` (lent to a shared lock for the call) for spans that meet `filter`.
+    fn scan_hits(heads: &mut Heads, filter: &SpanFilter) -> Vec<TraceHit> {
+        let taken = std::mem::replace(heads, Heads::new(Head::new(u64::MAX)));
+        let shared: SharedHeads = Arc::new(RwLock::new(taken));
+        let f = filter.clone();
+        let scan = SpanScan {
+            parts: crate::scan::SpanParts::default(),
+            hints: vec![filter.clone()],
+            matcher: Arc::new(move |r| u64::from(f.matches(r))),
+        };
+        let (hits, _) = scan_heads(&shared, &scan);
+        *heads = Arc::into_inner(shared)
+            .expect("the scan keeps no reference")
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        hits
     }
 
     fn ids(v: &[u8]) -> Vec<TraceId> {
@@ -630,9 +564,15 @@ mod tests {
         assert!(heads.insert(span(1, 1, "a", "x", 101)));
         assert!(heads.insert(span(2, 1, "a", "x", 50)));
         assert_eq!(heads.span_count(), 3);
-        assert_eq!(find_ids(&heads, &SpanFilter::default(), 10), ids(&[1, 2]));
+        assert_eq!(
+            find_ids(&mut heads, &SpanFilter::default(), 10),
+            ids(&[1, 2])
+        );
         assert!(heads.insert(span(1, 2, "b", "y", 10)));
-        assert_eq!(find_ids(&heads, &SpanFilter::default(), 10), ids(&[2, 1]));
+        assert_eq!(
+            find_ids(&mut heads, &SpanFilter::default(), 10),
+            ids(&[2, 1])
+        );
         assert_eq!(heads.services(), ["a", "b"]);
         assert_eq!(
             heads.operations("a"),
@@ -657,15 +597,18 @@ mod tests {
         assert!(heads.insert(span(3, 1, "a", "x", 300)));
         assert_eq!(heads.trace(&TraceId([1; 16])).len(), 2);
         assert_eq!(
-            find_ids(&heads, &SpanFilter::default(), 10),
+            find_ids(&mut heads, &SpanFilter::default(), 10),
             ids(&[3, 2, 1])
         );
-        assert_eq!(find_ids(&heads, &SpanFilter::default(), 2), ids(&[3, 2]));
+        assert_eq!(
+            find_ids(&mut heads, &SpanFilter::default(), 2),
+            ids(&[3, 2])
+        );
         let only_a = SpanFilter {
             service: Some("a".into()),
             ..Default::default()
         };
-        assert_eq!(find_ids(&heads, &only_a, 10), ids(&[3, 2, 1]));
+        assert_eq!(find_ids(&mut heads, &only_a, 10), ids(&[3, 2, 1]));
         assert_eq!(heads.services(), ["a", "c"]);
         let released = heads.release(0);
         assert_eq!(released.len(), 1);
@@ -674,7 +617,10 @@ mod tests {
             [1]
         );
         assert!(!heads.is_frozen(0));
-        assert_eq!(find_ids(&heads, &SpanFilter::default(), 10), ids(&[3, 1]));
+        assert_eq!(
+            find_ids(&mut heads, &SpanFilter::default(), 10),
+            ids(&[3, 1])
+        );
         assert_eq!(heads.span_count(), 2);
     }
 
@@ -701,13 +647,12 @@ mod tests {
     }
 
     proptest! {
-        /// The indexed search equals a scan of every span, with and without a cut.
+        /// The indexed scan finds what a look at every span finds, with and without a cut.
         #[test]
-        fn find_equals_brute_force(
+        fn indexed_scan_equals_brute_force(
             spans in proptest::collection::vec(arb_span(), 0..40),
             cut_at in 0usize..40,
             filter in arb_filter(),
-            limit in 0usize..6,
         ) {
             let mut heads = Heads::new(Head::new(0));
             let mut all: Vec<SpanRecord> = Vec::new();
@@ -725,15 +670,19 @@ mod tests {
                 let e = starts.entry(s.span.trace_id).or_insert(s.span.start);
                 *e = (*e).min(s.span.start);
             }
-            let mut want: Vec<(UnixNanos, TraceId)> = starts
-                .iter()
-                .filter(|(id, _)| all.iter().any(|s| s.span.trace_id == **id && filter.matches(s)))
-                .map(|(id, start)| (*start, *id))
+            let want: BTreeSet<TraceId> = starts
+                .keys()
+                .filter(|id| all.iter().any(|s| s.span.trace_id == **id && filter.matches(s)))
+                .copied()
                 .collect();
-            want.sort_unstable_by(|a, b| b.cmp(a));
-            want.truncate(limit);
-            let want: Vec<TraceId> = want.into_iter().map(|(_, id)| id).collect();
-            prop_assert_eq!(find_ids(&heads, &filter, limit), want);
+            let hits = scan_hits(&mut heads, &filter);
+            let got: BTreeSet<TraceId> = hits.iter().map(|h| h.trace_id).collect();
+            prop_assert_eq!(got.len(), hits.len(), "one hit per trace");
+            prop_assert_eq!(got, want);
+            for h in &hits {
+                // A trace starts no later than the start a scan reports.
+                prop_assert!(starts[&h.trace_id] <= h.earliest_start);
+            }
             prop_assert_eq!(heads.span_count(), all.len());
         }
     }

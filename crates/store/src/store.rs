@@ -2,16 +2,14 @@
 //! operations the rest of Clew calls.
 
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clew_model::{SpanKind, SpanRecord, TenantId, TraceBatch, TraceId, UnixNanos};
 use object_store::ObjectStore;
@@ -24,7 +22,7 @@ use crate::error::{AppendError, ReadError, StoreError};
 use crate::filter::SpanFilter;
 use crate::head::{FrozenHead, Head, Heads, SharedHeads, read_heads, write_heads};
 use crate::metrics::{Metrics, TenantMetrics, gauge_value};
-use crate::scan::{ScanStats, Source, SourceInner, SourceKind, SpanScan, TraceHit};
+use crate::scan::{ScanStats, Source, SourceInner, SourceKind, SpanParts, SpanScan, TraceHit};
 use crate::wal::{self, AppendRequest, Pending, ReplayReport, Request, WalWriter};
 use crate::{Durability, StoreConfig};
 
@@ -381,35 +379,34 @@ impl Store {
         Ok(spans)
     }
 
-    /// Ids of traces that have at least one span matching every condition of the filter,
-    /// newest first (by the trace's earliest span start, ties broken by trace id
-    /// descending), at most `limit`. Head and blocks are merged; a trace found in several
-    /// places takes its earliest start.
+    /// Ids of traces with at least one span that meets `filter`, newest first by the
+    /// earliest start among the spans read (a trace starts no later), at most `limit`: the
+    /// head and every block the filter's time range admits, scanned with the filter as the
+    /// hint, so statistics prune as for a search. For callers that then read each trace.
     pub async fn find_trace_ids(
         &self,
         tenant: &TenantId,
         filter: &SpanFilter,
         limit: usize,
     ) -> Result<Vec<TraceId>, ReadError> {
-        let Some(t) = self.tenant(tenant) else {
-            return Ok(Vec::new());
+        let f = filter.clone();
+        let scan = SpanScan {
+            parts: if filter.attributes.is_empty() && filter.span_strings.is_empty() {
+                SpanParts::default()
+            } else {
+                SpanParts::ALL
+            },
+            hints: vec![filter.clone()],
+            matcher: Arc::new(move |r| u64::from(f.matches(r))),
         };
-        let mut starts: std::collections::HashMap<TraceId, UnixNanos> = read_heads(&t.heads)
-            .find(filter, limit)
-            .into_iter()
-            .map(|(start, id)| (id, start))
-            .collect();
-        for b in t.blocks() {
-            let found = match b.find_trace_ids(filter, limit).await {
-                Ok(found) => found,
-                Err(e) => {
-                    self.on_block_read_error(&t, &b, e).await?;
-                    continue;
-                }
-            };
-            for (id, start) in found {
-                let e = starts.entry(id).or_insert(start);
-                *e = (*e).min(start);
+        let mut sources: Vec<Source> = self.head_source(tenant).into_iter().collect();
+        sources.extend(self.block_sources_of(tenant));
+        let mut starts: std::collections::HashMap<TraceId, UnixNanos> = Default::default();
+        for source in &sources {
+            let (hits, _) = self.scan(tenant, source, &scan).await?;
+            for hit in hits {
+                let e = starts.entry(hit.trace_id).or_insert(hit.earliest_start);
+                *e = (*e).min(hit.earliest_start);
             }
         }
         let mut keys: Vec<(UnixNanos, TraceId)> =

@@ -3,7 +3,7 @@
 //! store's [`BlockCache`] and are fetched again when evicted. Reads fetch only the row
 //! groups, pages and columns a lookup or search needs.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -334,100 +334,6 @@ impl BlockReader {
                 }
             }
             Ok(out)
-        })
-        .await
-    }
-
-    /// Traces with at least one span that meets `filter`, as (trace id, earliest span start
-    /// of the trace in this block), newest first (ties by id, descending), at most `limit`:
-    /// the same answer as the head's search over these spans.
-    ///
-    /// Blocks are pruned by meta (time, services, operations), row groups by statistics
-    /// (start, duration, service, name). Without attribute conditions only the needed
-    /// columns are read and compared directly; with them, rows of the remaining groups are
-    /// decoded and checked with [`SpanFilter::matches`].
-    pub async fn find_trace_ids(
-        &self,
-        filter: &SpanFilter,
-        limit: usize,
-    ) -> Result<Vec<(TraceId, UnixNanos)>, BlockError> {
-        if limit == 0 || !self.meta_admits(filter) {
-            return Ok(Vec::new());
-        }
-        let candidates: Vec<usize> = (0..self.groups.len())
-            .filter(|g| self.groups[*g].admits(filter))
-            .collect();
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        // A trace's start is its first row. When a candidate group begins inside a trace
-        // that began in earlier groups, read those too (only for the start).
-        let mut groups = BTreeSet::new();
-        for &g in &candidates {
-            groups.insert(g);
-            let lo = self.groups[g].trace_lo();
-            let mut j = g;
-            while j > 0 && self.groups[j - 1].trace_hi() >= lo {
-                j -= 1;
-                groups.insert(j);
-            }
-        }
-        let by_columns = filter.attributes.is_empty() && filter.span_strings.is_empty();
-        let (builder, metadata) = self.stream_builder(true).await?;
-        let mut builder = builder.with_row_groups(groups.into_iter().collect());
-        if by_columns {
-            builder = builder.with_projection(mask(
-                &metadata,
-                &[
-                    s::TRACE_ID,
-                    s::START,
-                    s::DURATION,
-                    s::SERVICE_NAME,
-                    s::NAME,
-                    s::KIND,
-                    s::STATUS_CODE,
-                ],
-            ));
-        }
-        let path = self.data_path.clone();
-        let filter = filter.clone();
-        guarded(&self.data_path, async move {
-            let mut stream = builder.build().map_err(|e| BlockError::parquet(&path, e))?;
-            let mut first_start: HashMap<TraceId, UnixNanos> = HashMap::new();
-            let mut matched: HashSet<TraceId> = HashSet::new();
-            let mut shared = Shared::default();
-            let corrupt = |e: String| BlockError::corrupt(&path, e);
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| BlockError::parquet(&path, e))?;
-                if by_columns {
-                    let cols = FindCols::new(&batch).map_err(corrupt)?;
-                    for row in 0..batch.num_rows() {
-                        let id = trace_id_at(cols.trace_id, row).map_err(corrupt)?;
-                        let start = UnixNanos(cols.start.value(row));
-                        first_start.entry(id).or_insert(start);
-                        if cols.matches(&filter, row) {
-                            matched.insert(id);
-                        }
-                    }
-                } else {
-                    let cols = Cols::new(&batch).map_err(corrupt)?;
-                    for row in 0..batch.num_rows() {
-                        let rec = cols.record(row, &mut shared).map_err(corrupt)?;
-                        let id = rec.span.trace_id;
-                        first_start.entry(id).or_insert(rec.span.start);
-                        if filter.matches(&rec) {
-                            matched.insert(id);
-                        }
-                    }
-                }
-            }
-            let mut out: Vec<(UnixNanos, TraceId)> = matched
-                .into_iter()
-                .filter_map(|id| first_start.get(&id).map(|start| (*start, id)))
-                .collect();
-            out.sort_unstable_by(|a, b| b.cmp(a));
-            out.truncate(limit);
-            Ok(out.into_iter().map(|(start, id)| (id, start)).collect())
         })
         .await
     }
@@ -776,51 +682,6 @@ fn struct_values(list: &ListArray) -> Result<&StructArray, String> {
         .as_any()
         .downcast_ref::<StructArray>()
         .ok_or_else(|| "list items are not structs".to_owned())
-}
-
-/// The columns [`BlockReader::find_trace_ids`] reads when the filter has no attributes.
-struct FindCols<'a> {
-    trace_id: &'a FixedSizeBinaryArray,
-    start: &'a UInt64Array,
-    duration: &'a UInt64Array,
-    service: &'a StringArray,
-    name: &'a StringArray,
-    kind: &'a UInt8Array,
-    status: &'a UInt8Array,
-}
-
-impl<'a> FindCols<'a> {
-    fn new(batch: &'a RecordBatch) -> Result<Self, String> {
-        Ok(Self {
-            trace_id: column(batch, s::TRACE_ID)?,
-            start: column(batch, s::START)?,
-            duration: column(batch, s::DURATION)?,
-            service: column(batch, s::SERVICE_NAME)?,
-            name: column(batch, s::NAME)?,
-            kind: column(batch, s::KIND)?,
-            status: column(batch, s::STATUS_CODE)?,
-        })
-    }
-
-    /// [`SpanFilter::matches`] without attribute conditions, on columns.
-    fn matches(&self, f: &SpanFilter, row: usize) -> bool {
-        let start = self.start.value(row);
-        let duration = self.duration.value(row);
-        f.service
-            .as_deref()
-            .is_none_or(|s| self.service.value(row) == s)
-            && f.operation
-                .as_deref()
-                .is_none_or(|o| self.name.value(row) == o)
-            && f.kind
-                .is_none_or(|k| i32::from(self.kind.value(row)) == k.as_i32())
-            && f.status
-                .is_none_or(|s| i32::from(self.status.value(row)) == s.as_i32())
-            && f.min_duration.is_none_or(|d| duration >= d.0)
-            && f.max_duration.is_none_or(|d| duration <= d.0)
-            && f.start_min.is_none_or(|t| start >= t.0)
-            && f.start_max.is_none_or(|t| start <= t.0)
-    }
 }
 
 /// A `list<kv>` column.

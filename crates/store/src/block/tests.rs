@@ -265,31 +265,49 @@ fn arb_filter() -> impl Strategy<Value = SpanFilter> {
 
 // ---- oracles ----
 
-/// What a block must hold: the input sorted and deduplicated, grouped by trace.
-fn expected_traces(spans: &[SpanRecord]) -> BTreeMap<TraceId, Vec<SpanRecord>> {
+/// What a block must hold, in file order: the input sorted and deduplicated.
+fn expected_rows(spans: &[SpanRecord]) -> Vec<SpanRecord> {
     let mut sorted = spans.to_vec();
     sort_and_dedup(&mut sorted);
+    sorted
+}
+
+/// The same grouped by trace: what a lookup of each trace must return.
+fn expected_traces(spans: &[SpanRecord]) -> BTreeMap<TraceId, Vec<SpanRecord>> {
     let mut out: BTreeMap<TraceId, Vec<SpanRecord>> = BTreeMap::new();
-    for s in sorted {
+    for s in expected_rows(spans) {
         out.entry(s.span.trace_id).or_default().push(s);
     }
     out
 }
 
-/// The head's search semantics by brute force.
-fn naive_find(
+/// Trace ids with a span that meets `filter`, by brute force.
+fn naive_ids(
     traces: &BTreeMap<TraceId, Vec<SpanRecord>>,
     filter: &SpanFilter,
-    limit: usize,
-) -> Vec<(TraceId, UnixNanos)> {
-    let mut hits: Vec<(UnixNanos, TraceId)> = traces
+) -> BTreeSet<TraceId> {
+    traces
         .iter()
         .filter(|(_, spans)| spans.iter().any(|s| filter.matches(s)))
-        .filter_map(|(id, spans)| spans.iter().map(|s| s.span.start).min().map(|t| (t, *id)))
-        .collect();
-    hits.sort_unstable_by(|a, b| b.cmp(a));
-    hits.truncate(limit);
-    hits.into_iter().map(|(t, id)| (id, t)).collect()
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// The same by a scan of the block with `filter` as the hint.
+async fn scan_ids(
+    reader: &BlockReader,
+    filter: &SpanFilter,
+) -> Result<BTreeSet<TraceId>, BlockError> {
+    let f = filter.clone();
+    let scan = crate::scan::SpanScan {
+        parts: crate::scan::SpanParts::ALL,
+        hints: vec![filter.clone()],
+        matcher: Arc::new(move |r| u64::from(f.matches(r))),
+    };
+    let (hits, _) = reader.scan(&scan).await?;
+    let ids: BTreeSet<TraceId> = hits.iter().map(|h| h.trace_id).collect();
+    assert_eq!(ids.len(), hits.len(), "one hit per trace");
+    Ok(ids)
 }
 
 fn check_meta(meta: &BlockMeta, traces: &BTreeMap<TraceId, Vec<SpanRecord>>) {
@@ -336,14 +354,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Any spans written to a block read back identically through `trace` (for every trace
-    /// id, and nothing for an absent one) and through `find_trace_ids`.
+    /// id, and nothing for an absent one), whole in file order, and through scans.
     #[test]
     fn round_trip_through_every_read_path(
         spans in arb_spans(),
         row_group_spans in 1usize..8,
         page_rows in 1usize..4,
         filters in proptest::collection::vec(arb_filter(), 1..6),
-        limit in 0usize..8,
     ) {
         rt().block_on(async {
             let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
@@ -360,11 +377,10 @@ proptest! {
                 assert_eq!(&got, want, "trace {}", id);
             }
             assert!(reader.trace(TraceId([0xee; 16])).await.unwrap().is_empty());
-            let all: Vec<SpanRecord> = traces.values().flatten().cloned().collect();
-            assert_eq!(reader.all_spans().await.unwrap(), all);
+            assert_eq!(reader.all_spans().await.unwrap(), expected_rows(&spans));
             for filter in &filters {
-                let got = reader.find_trace_ids(filter, limit).await.unwrap();
-                assert_eq!(got, naive_find(&traces, filter, limit), "{filter:?}");
+                let got = scan_ids(&reader, filter).await.unwrap();
+                assert_eq!(got, naive_ids(&traces, filter), "{filter:?}");
             }
         });
     }
@@ -555,12 +571,12 @@ async fn damaged_blocks_give_errors_not_panics() {
         async move {
             let reader = BlockReader::open(store, meta).await?;
             reader.trace(probe).await?;
-            reader.find_trace_ids(&SpanFilter::default(), 100).await?;
+            scan_ids(&reader, &SpanFilter::default()).await?;
             let with_attrs = SpanFilter {
                 attributes: vec![("http.route".into(), "/x".into())],
                 ..SpanFilter::default()
             };
-            reader.find_trace_ids(&with_attrs, 100).await?;
+            scan_ids(&reader, &with_attrs).await?;
             reader.all_spans().await?;
             Ok::<_, BlockError>(())
         }
@@ -632,8 +648,8 @@ async fn local_file_system_round_trip() {
         service: Some("db".into()),
         ..SpanFilter::default()
     };
-    let got = reader.find_trace_ids(&db, 3).await.unwrap();
-    assert_eq!(got, naive_find(&expected_traces(&spans), &db, 3));
+    let got = scan_ids(&reader, &db).await.unwrap();
+    assert_eq!(got, naive_ids(&expected_traces(&spans), &db));
     delete_block(store.as_ref(), &t, &meta.id).await.unwrap();
     let list = list_blocks(store.as_ref(), &t).await.unwrap();
     assert!(list.blocks.is_empty());
@@ -821,10 +837,7 @@ async fn bytes_per_span_jaeger_clickhouse_shape() {
     );
 
     let began = std::time::Instant::now();
-    let all = reader
-        .find_trace_ids(&SpanFilter::default(), usize::MAX)
-        .await
-        .unwrap();
+    let all = scan_ids(&reader, &SpanFilter::default()).await.unwrap();
     let secs = began.elapsed().as_secs_f64();
     assert_eq!(all.len(), traces);
     println!(
@@ -837,7 +850,7 @@ async fn bytes_per_span_jaeger_clickhouse_shape() {
         ..SpanFilter::default()
     };
     let began = std::time::Instant::now();
-    reader.find_trace_ids(&decode_all, 20).await.unwrap();
+    scan_ids(&reader, &decode_all).await.unwrap();
     let secs = began.elapsed().as_secs_f64();
     println!(
         "search decoding every span: {secs:.2} s, {:.0} spans/s",
@@ -870,7 +883,7 @@ fn readers_and_their_futures_are_send() {
     let check = |reader: &BlockReader| {
         send_sync(reader);
         send(reader.trace(TraceId::default()));
-        send(reader.find_trace_ids(&SpanFilter::default(), 1));
+        send(scan_ids(reader, &SpanFilter::default()));
         send(reader.all_spans());
     };
     let _ = check;
@@ -971,8 +984,8 @@ async fn reads_stay_exact_while_a_tiny_cache_evicts() {
                     ..SpanFilter::default()
                 };
                 assert_eq!(
-                    reader.find_trace_ids(&f, 5).await.unwrap(),
-                    naive_find(&expected_traces(spans), &f, 5)
+                    scan_ids(reader, &f).await.unwrap(),
+                    naive_ids(&expected_traces(spans), &f)
                 );
                 assert_within_bounds(&cache);
             }
@@ -1121,8 +1134,7 @@ async fn check_merge(
     let reader = BlockReader::open(Arc::clone(store), merged.clone())
         .await
         .unwrap();
-    let want: Vec<SpanRecord> = traces.values().flatten().cloned().collect();
-    assert_eq!(reader.all_spans().await.unwrap(), want);
+    assert_eq!(reader.all_spans().await.unwrap(), expected_rows(&all));
     // The single block a flush would have written, for the parts the meta must agree on.
     let single = write_block(store.as_ref(), &tenant(), all, options)
         .await

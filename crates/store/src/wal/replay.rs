@@ -342,7 +342,6 @@ mod tests {
     };
 
     use super::*;
-    use crate::filter::SpanFilter;
     use crate::wal::record::{encode_record, record_for_batch};
 
     fn batch(n: u8) -> TraceBatch {
@@ -386,13 +385,7 @@ mod tests {
     }
 
     fn trace_ids(heads: &Heads) -> Vec<TraceId> {
-        let mut ids: Vec<TraceId> = heads
-            .find(&SpanFilter::default(), usize::MAX)
-            .into_iter()
-            .map(|(_, id)| id)
-            .collect();
-        ids.sort();
-        ids
+        heads.trace_ids()
     }
 
     fn expected(n: u8) -> Vec<TraceId> {
