@@ -26,20 +26,9 @@ def wait_until(predicate, timeout=20.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
-# Every listener Clew opens, all moved to ephemeral loopback ports for tests.
-LISTEN_KEYS = (
-    "receivers.otlp.grpc_listen",
-    "receivers.otlp.http_listen",
-    "receivers.jaeger.grpc_listen",
-    "receivers.jaeger.http_listen",
-    "receivers.jaeger.udp_compact_listen",
-    "receivers.jaeger.udp_binary_listen",
-    "receivers.zipkin.listen",
-    "sampling.http_listen",
-    "sampling.grpc_listen",
-    "query.listen",
-    "admin.listen",
-)
+# Every listener Clew opens, all moved to ephemeral loopback ports for tests (shared with
+# the UI tests).
+LISTEN_KEYS = tuple(json.loads((Path(__file__).resolve().parent.parent / "listen-keys.json").read_text())["keys"])
 
 
 class Clew:

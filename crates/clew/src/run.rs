@@ -155,10 +155,12 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
     let query = tokio::spawn(
         axum::serve(
             query_listener,
+            // The web UI answers every path the APIs do not.
             clew_server::query_router(
                 Querier::new(Arc::clone(&store))
                     .with_search_max_bytes(config.query.search_max_bytes),
-            ),
+            )
+            .fallback(clew_ui::serve),
         )
         .with_graceful_shutdown(serving_stop.clone().cancelled_owned())
         .into_future(),
