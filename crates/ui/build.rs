@@ -1,7 +1,7 @@
 //! Builds the web UI (`ui/` at the repository root) with npm and Vite into `$OUT_DIR/ui`,
 //! which `src/lib.rs` embeds. Runs again only when the UI's sources or lock file change.
 //! Needs Node.js 20+ and npm (the README's requirements); packages come from the npm
-//! registry into `ui/node_modules`, as `package-lock.json` pins them.
+//! registry into `ui/node_modules`, at the versions `package-lock.json` pins.
 
 use std::env;
 use std::fs;
@@ -25,7 +25,11 @@ fn main() -> BuildResult {
         println!("cargo:rerun-if-changed={}", ui.join(input).display());
     }
     if needs_install(&ui) {
-        npm(&ui, &["ci", "--no-audit", "--no-fund", "--loglevel=error"])?;
+        // `npm install`, not `npm ci`: the registry these machines reach serves no other
+        // platform's optional packages (rollup's native binaries), so the lock file lists
+        // only this platform's, and `npm ci` refuses such a lock as out of sync. With the lock
+        // present, `npm install` installs exactly the locked versions and leaves it unchanged.
+        npm(&ui, &["install", "--no-audit", "--no-fund", "--loglevel=error"])?;
     }
     let out_arg = out.to_string_lossy().into_owned();
     npm(

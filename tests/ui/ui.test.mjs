@@ -52,6 +52,7 @@ let addrs;
 let browser;
 let checkout; // the trace id of the known topology
 let big; // the trace id of the 10,000-span trace
+let orphan; // a trace whose root's parent is missing
 
 function startClew() {
   dataDir = mkdtempSync(path.join(tmpdir(), "clew-ui-"));
@@ -116,6 +117,21 @@ async function sendCheckout(endpoint) {
   return root.spanContext().traceId;
 }
 
+/** A trace whose only span names a parent that never arrives: Clew warns about it. */
+async function sendOrphan(endpoint) {
+  const p = providers(endpoint, ["worker"]);
+  const remote = trace.setSpanContext(context.active(), {
+    traceId: "5b8efff798038103d269b633813fc60c",
+    spanId: "00000000000000ff",
+    traceFlags: 1,
+    isRemote: true,
+  });
+  const span = p.worker.getTracer("clew-ui-test").startSpan("consume", { kind: SpanKind.CONSUMER }, remote);
+  span.end();
+  await p.worker.shutdown();
+  return span.spanContext().traceId;
+}
+
 /** A trace of 10,000 spans: a root with 99 children of 100 children each. */
 async function sendBig(endpoint) {
   const p = providers(endpoint, ["bulk"]);
@@ -150,7 +166,9 @@ before(async () => {
   const endpoint = `http://${addrs.otlp_http}/v1/traces`;
   checkout = await sendCheckout(endpoint);
   big = await sendBig(endpoint);
+  orphan = await sendOrphan(endpoint);
   await waitFor(async () => (await spansOf(checkout)) === 6, "the checkout trace");
+  await waitFor(async () => (await spansOf(orphan)) === 1, "the orphan trace");
   await waitFor(async () => (await spansOf(big)) === 10_000, "the 10,000-span trace", 60_000);
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
 });
@@ -198,6 +216,13 @@ test("search finds the trace, shows its summary and a scatter point, and the URL
   await page.locator(`.trace-row[data-trace-id="${checkout}"]`).waitFor();
   assert.equal(await page.locator("select[name=service]").inputValue(), "payments");
   assert.equal(await page.locator("select[name=sort]").inputValue(), "errors");
+
+  // A point of the scatter plot opens its trace (one trace: any point of the plot is it).
+  const over = page.locator(".scatter .u-over");
+  const box = await over.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForURL(`${base}/trace/${checkout}`);
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -235,8 +260,13 @@ test("the trace page shows the tree, collapses, finds spans and details a span",
   await call.locator("button.toggle").click();
   assert.equal(await page.locator(".span-row").count(), 3);
   assert.match(await call.locator(".hidden-count").innerText(), /3/);
+  assert.equal(await call.locator(".error-below").count(), 1, "the hidden error shows on the collapsed row");
   await call.locator("button.toggle").click();
   assert.equal(await page.locator(".span-row").count(), 6);
+
+  // The insert's "retry" event is marked on its bar.
+  assert.equal(await page.locator(".span-row", { hasText: "INSERT orders" }).locator(".event-mark").count(), 1);
+  assert.equal(await page.locator(".warnings").count(), 0, "a whole trace has nothing to warn about");
 
   // Find in the trace highlights matches.
   await page.fill("input[name=find]", "postgres");
@@ -298,6 +328,24 @@ test("a trace of 10,000 spans renders only the rows in view and scrolls to the e
   await page.locator(".span-row").first().locator("button.toggle").click();
   assert.equal(await page.locator(".span-row").count(), 1);
   await page.screenshot({ path: path.join(ARTIFACTS, "big-trace.png") });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("a span whose parent is missing is marked, and the trace's warnings are listed", async () => {
+  const { page, problems } = await newPage();
+  await page.goto(`${base}/trace/${orphan}`);
+  const row = page.locator(".span-row").first();
+  await row.waitFor();
+  assert.equal(await row.locator(".orphan-mark").count(), 1);
+  assert.equal(await row.locator(".warning-mark").count(), 1);
+  const warnings = page.locator(".warnings");
+  assert.match(await warnings.innerText(), /1 warning/);
+  await warnings.locator("summary").click();
+  assert.match(await warnings.innerText(), /has parent 00000000000000ff that is not in the trace/);
+  await row.click();
+  assert.match(await page.locator(".span-details").innerText(), /not in the trace/);
+  await page.screenshot({ path: path.join(ARTIFACTS, "orphan.png") });
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -15,6 +15,7 @@
 //!   The same port answers Tempo's streaming gRPC querier (`tempopb.StreamingQuerier`,
 //!   h2c) that Grafana's Tempo data source dials for TraceQL searches (`tempo_grpc`); Tempo's
 //!   rules shared by its HTTP and gRPC search live in `tempo_common`.
+//!   Clew's own API for its UI: `/api/clew/traces/{id}` (OTLP JSON plus assembly warnings).
 //! - [`admin_router`] (port 14269): `/metrics`, `/healthz`, `/readyz` with [`Readiness`].
 //!
 //! Must not touch: trace logic (assembly, search semantics, summaries' root choice,
@@ -25,6 +26,7 @@
 //! `tempopb` messages).
 
 mod admin;
+mod clew_api;
 // Fuzz targets' and regression tests' way in (see `fuzzing.rs`); not a stable API.
 #[doc(hidden)]
 pub mod fuzzing;
@@ -91,6 +93,8 @@ pub fn query_router(querier: Querier) -> Router {
             "/api/v2/autocompleteValues",
             get(zipkin::autocomplete_empty),
         )
+        // Clew's own
+        .route("/api/clew/traces/{trace_id}", get(clew_api::trace))
         .with_state(querier.clone())
         // Tempo's streaming gRPC querier (`/tempopb.StreamingQuerier/…`), which Grafana dials
         // on this port; HTTP/1.1 and h2c share it, since `axum::serve` speaks both.

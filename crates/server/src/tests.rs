@@ -1103,3 +1103,42 @@ async fn v1_dependencies() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn clew_trace_carries_otlp_json_and_the_assembly_warnings() {
+    let f = fixture().await;
+    assert_eq!(
+        f.get_json("/api/clew/traces/123456789abcdef0").await,
+        (
+            StatusCode::OK,
+            json!({
+                "traceId": "0000000000000000123456789abcdef0",
+                "resourceSpans": pdata_trace_a(),
+                "warnings": [],
+            })
+        )
+    );
+    let r = f
+        .get_with(
+            "/api/clew/traces/cccccccccccccccccccccccccccccccc",
+            "X-Scope-OrgID",
+            "team-b",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json()["warnings"],
+        json!(["span 0000000000000021 has parent 0000000000000099 that is not in the trace"])
+    );
+    assert_eq!(
+        f.get_json("/api/clew/traces/00000000000000000000000000000bad")
+            .await,
+        (
+            StatusCode::NOT_FOUND,
+            json!({"error": {"httpCode": 404, "message": "trace 00000000000000000000000000000bad not found"}})
+        )
+    );
+    let (status, body) = f.get_json("/api/clew/traces/zz!").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["httpCode"], json!(400));
+}

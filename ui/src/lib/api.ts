@@ -63,6 +63,7 @@ export async function search(
   return parseSearch(await getJson(`/api/search?${qs}`, signal));
 }
 
+/** A trace by id from Clew's own API: OTLP JSON plus the assembly's warnings. */
 export async function trace(id: string, signal?: AbortSignal): Promise<Trace> {
-  return parseTrace(await getJson(`/api/v3/traces/${encodeURIComponent(id)}`, signal));
+  return parseTrace(await getJson(`/api/clew/traces/${encodeURIComponent(id)}`, signal));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildTree, matchSpans, parseTrace, traceStats, visibleRows, type Span } from "./trace";
+import { buildTree, matchSpans, parseTrace, traceStats, visibleRows, warningsBySpan, type Span } from "./trace";
 
 // A trace in Jaeger api_v3's JSON: two services, an error, an orphan.
 const DOC = {
@@ -139,5 +139,22 @@ describe("traceStats and matchSpans", () => {
     expect([...matchSpans(t, "BACKEND")].sort()).toEqual(["b", "c", "d"]);
     expect([...matchSpans(t, "db.rows")]).toEqual(["c"]);
     expect(matchSpans(t, "  ").size).toBe(0);
+  });
+});
+
+describe("warningsBySpan", () => {
+  it("files each warning under the first span id it names", () => {
+    const t = parseTrace({
+      ...DOC.result,
+      warnings: [
+        "clock skew adjustment: span 00000000000000aa shifted by 1500µs to fit its parent 00000000000000bb",
+        "span 00000000000000cc has parent 0000000000000099 that is not in the trace",
+        "something without an id",
+        7,
+      ],
+    });
+    expect(t.warnings.length).toBe(3);
+    const by = warningsBySpan(t);
+    expect([...by.keys()]).toEqual(["00000000000000aa", "00000000000000cc"]);
   });
 });

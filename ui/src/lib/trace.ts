@@ -45,6 +45,8 @@ export interface Span {
 export interface Trace {
   traceId: string;
   spans: Span[];
+  /** What Clew's assembly noticed and changed (clock-skew shifts, missing parents). */
+  warnings: string[];
   /** Earliest start and latest end over all spans. */
   startNs: bigint;
   endNs: bigint;
@@ -93,7 +95,10 @@ export function attrText(v: AttrValue): string {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
-/** Spans of the `resourceSpans` of an OTLP JSON document (`{"result": {...}}` or bare). */
+/**
+ * Spans of the `resourceSpans` of an OTLP JSON document (`{"result": {...}}` or bare), and
+ * the `warnings` Clew's own trace API adds beside them.
+ */
 export function parseTrace(doc: unknown): Trace {
   const root = obj(doc);
   const data = "result" in root ? obj(root.result) : root;
@@ -145,7 +150,8 @@ export function parseTrace(doc: unknown): Trace {
     if (s.startNs < startNs) startNs = s.startNs;
     if (s.endNs > endNs) endNs = s.endNs;
   }
-  return { traceId: spans[0]?.traceId ?? "", spans, startNs, endNs };
+  const warnings = arr(root.warnings).filter((w): w is string => typeof w === "string");
+  return { traceId: spans[0]?.traceId ?? "", spans, warnings, startNs, endNs };
 }
 
 export interface SpanNode {
@@ -289,6 +295,17 @@ export function matchSpans(trace: Trace, text: string): Set<string> {
     ) {
       out.add(s.spanId);
     }
+  }
+  return out;
+}
+
+/** Warnings per span id they name (Clew's warnings name spans by their hex id). */
+export function warningsBySpan(trace: Trace): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const w of trace.warnings) {
+    // The first id in a warning is the span it is about ("span X shifted … parent Y").
+    const id = /\b([0-9a-f]{16})\b/.exec(w)?.[1];
+    if (id) out.set(id, [...(out.get(id) ?? []), w]);
   }
   return out;
 }

@@ -8,6 +8,7 @@ import {
   matchSpans,
   traceStats,
   visibleRows,
+  warningsBySpan,
   type Attribute,
   type Span,
   type SpanNode,
@@ -52,6 +53,7 @@ function TraceView({ trace }: { trace: Trace }) {
   const matches = useMemo(() => matchSpans(trace, find), [trace, find]);
   const rows = useMemo(() => visibleRows(tree, collapsed), [tree, collapsed]);
   const allRows = useMemo(() => visibleRows(tree, new Set()), [tree]);
+  const warned = useMemo(() => warningsBySpan(trace), [trace]);
   const total = Math.max(1, Number(trace.endNs - trace.startNs));
   const scroller = useRef<HTMLDivElement>(null);
 
@@ -117,6 +119,19 @@ function TraceView({ trace }: { trace: Trace }) {
           )}
         </form>
       </header>
+      {trace.warnings.length > 0 && (
+        <details class="warnings">
+          <summary>
+            ⚠ {trace.warnings.length} warning{trace.warnings.length === 1 ? "" : "s"} (clock skew adjusted, missing
+            parents)
+          </summary>
+          <ul>
+            {trace.warnings.map((w) => (
+              <li>{w}</li>
+            ))}
+          </ul>
+        </details>
+      )}
       <Minimap
         trace={trace}
         rows={allRows}
@@ -132,12 +147,20 @@ function TraceView({ trace }: { trace: Trace }) {
           total={total}
           collapsed={collapsed}
           matches={matches}
+          warned={warned}
           selected={selected}
           scroller={scroller}
           onToggle={toggle}
           onSelect={(id) => setSelected(id === selected ? null : id)}
         />
-        {selectedSpan && <SpanDetails span={selectedSpan} trace={trace} onClose={() => setSelected(null)} />}
+        {selectedSpan && (
+          <SpanDetails
+            span={selectedSpan}
+            trace={trace}
+            warnings={warned.get(selectedSpan.spanId) ?? []}
+            onClose={() => setSelected(null)}
+          />
+        )}
       </div>
     </div>
   );
@@ -193,6 +216,7 @@ function Waterfall(props: {
   total: number;
   collapsed: Set<string>;
   matches: Set<string>;
+  warned: Map<string, string[]>;
   selected: string | null;
   scroller: { current: HTMLDivElement | null };
   onToggle: (id: string) => void;
@@ -265,6 +289,9 @@ function Waterfall(props: {
                     >
                       {isCollapsed ? "▸" : "▾"}
                       {isCollapsed && <span class="hidden-count">{node.size - 1}</span>}
+                      {isCollapsed && node.errorBelow && s.status.code !== "error" && (
+                        <span class="error-below" title="Errors in the collapsed spans" />
+                      )}
                     </button>
                   ) : (
                     <span class="toggle-space" />
@@ -272,6 +299,11 @@ function Waterfall(props: {
                   <span class="swatch" style={{ background: serviceColor(s.service) }} />
                   {s.status.code === "error" && <span class="error-mark" title="Error status">!</span>}
                   {node.orphan && <span class="orphan-mark" title="Its parent span is not in this trace">⤴</span>}
+                  {props.warned.has(s.spanId) && (
+                    <span class="warning-mark" title={props.warned.get(s.spanId)?.join("\n")}>
+                      ⚠
+                    </span>
+                  )}
                   <span class="service">{s.service}</span>
                   <span class="name">{s.name}</span>
                 </div>
@@ -280,6 +312,13 @@ function Waterfall(props: {
                     class="bar"
                     style={{ left: `${left}%`, width: `${width}%`, background: s.status.code === "error" ? "#d62728" : serviceColor(s.service) }}
                   />
+                  {s.events.map((e) => (
+                    <span
+                      class="event-mark"
+                      title={`${e.name} at +${formatDuration(Number(e.timeNs - s.startNs))}`}
+                      style={{ left: `${(Number(e.timeNs - trace.startNs) / total) * 100}%` }}
+                    />
+                  ))}
                   <span
                     class="bar-label"
                     style={left + width > 80 ? { right: `${100 - left}%`, marginRight: "4px" } : { left: `${left + width}%` }}
@@ -296,7 +335,17 @@ function Waterfall(props: {
   );
 }
 
-function SpanDetails({ span, trace, onClose }: { span: Span; trace: Trace; onClose: () => void }) {
+function SpanDetails({
+  span,
+  trace,
+  warnings,
+  onClose,
+}: {
+  span: Span;
+  trace: Trace;
+  warnings: string[];
+  onClose: () => void;
+}) {
   const offset = Number(span.startNs - trace.startNs);
   return (
     <aside class="span-details" aria-label="Span details">
@@ -332,6 +381,13 @@ function SpanDetails({ span, trace, onClose }: { span: Span; trace: Trace; onClo
           </>
         )}
       </dl>
+      {warnings.length > 0 && (
+        <ul class="span-warnings">
+          {warnings.map((w) => (
+            <li>⚠ {w}</li>
+          ))}
+        </ul>
+      )}
       <AttributeTable title="Span attributes" attrs={span.attributes} />
       <AttributeTable title="Resource" attrs={span.resource} />
       <AttributeTable title="Scope attributes" attrs={span.scope.attributes} />
