@@ -29,7 +29,10 @@ fn main() -> BuildResult {
         // platform's optional packages (rollup's native binaries), so the lock file lists
         // only this platform's, and `npm ci` refuses such a lock as out of sync. With the lock
         // present, `npm install` installs exactly the locked versions and leaves it unchanged.
-        npm(&ui, &["install", "--no-audit", "--no-fund", "--loglevel=error"])?;
+        npm(
+            &ui,
+            &["install", "--no-audit", "--no-fund", "--loglevel=error"],
+        )?;
     }
     let out_arg = out.to_string_lossy().into_owned();
     npm(

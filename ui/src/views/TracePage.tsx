@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import * as api from "../lib/api";
 import { serviceColor } from "../lib/colors";
 import { formatDuration, formatTimestamp } from "../lib/format";
+import { barGeometry, labelStyle, ticks, timeOffset } from "../lib/layout";
 import {
   attrText,
   buildTree,
@@ -240,15 +241,15 @@ function Waterfall(props: {
   // as smoothly as 10.
   const first = Math.max(0, Math.floor(view.top / ROW_HEIGHT) - 20);
   const last = Math.min(rows.length, Math.ceil((view.top + view.height) / ROW_HEIGHT) + 20);
-  const ticks = [0, 0.25, 0.5, 0.75, 1];
+
   return (
     <div class="waterfall">
       <div class="ruler">
         <div class="ruler-label">Service &amp; operation</div>
         <div class="ruler-track">
-          {ticks.map((t) => (
-            <span class="tick" style={{ left: `${t * 100}%` }}>
-              {formatDuration(t * total)}
+          {ticks(total).map((t) => (
+            <span class="tick" style={{ left: `${t.fraction * 100}%` }}>
+              {formatDuration(t.offsetNs)}
             </span>
           ))}
         </div>
@@ -258,8 +259,7 @@ function Waterfall(props: {
           {rows.slice(first, last).map((node, k) => {
             const s = node.span;
             const i = first + k;
-            const left = (Number(s.startNs - trace.startNs) / total) * 100;
-            const width = Math.max(0.2, (s.durationNs / total) * 100);
+            const { left, width } = barGeometry(s.startNs, s.durationNs, trace.startNs, total);
             const isCollapsed = props.collapsed.has(s.spanId);
             const classes = [
               "span-row",
@@ -316,13 +316,10 @@ function Waterfall(props: {
                     <span
                       class="event-mark"
                       title={`${e.name} at +${formatDuration(Number(e.timeNs - s.startNs))}`}
-                      style={{ left: `${(Number(e.timeNs - trace.startNs) / total) * 100}%` }}
+                      style={{ left: `${timeOffset(e.timeNs, trace.startNs, total)}%` }}
                     />
                   ))}
-                  <span
-                    class="bar-label"
-                    style={left + width > 80 ? { right: `${100 - left}%`, marginRight: "4px" } : { left: `${left + width}%` }}
-                  >
+                  <span class="bar-label" style={labelStyle(left, width)}>
                     {formatDuration(s.durationNs)}
                   </span>
                 </div>
