@@ -253,6 +253,14 @@ test("the trace page shows the tree, collapses, finds spans and details a span",
   const names = await page.locator(".span-row .name").allInnerTexts();
   assert.deepEqual(names, ["GET /checkout", "POST /api/orders", "POST /api/orders", "INSERT orders", "charge", "render"]);
   assert.equal(await page.locator(".span-row.error").count(), 1);
+
+  // The critical path: every span of this sequential trace is on it, in 11 sections (the
+  // root 3, the client call 2, the orders handler 3, insert, charge and render 1 each).
+  assert.equal(await page.locator(".span-row .critical").count(), 11);
+  assert.equal(await page.locator(".span-row", { hasText: "render" }).locator(".critical").count(), 1);
+  await page.locator("input[name=critical]").uncheck();
+  assert.equal(await page.locator(".span-row .critical").count(), 0);
+  await page.locator("input[name=critical]").check();
   assert.equal(await page.locator(".span-row.error .name").innerText(), "INSERT orders");
 
   // Collapse the client call: its subtree (3 spans) disappears, and comes back.

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import * as api from "../lib/api";
+import { criticalPath, type Section } from "../lib/critical";
 import { serviceColor } from "../lib/colors";
 import { formatDuration, formatTimestamp } from "../lib/format";
 import { barGeometry, labelStyle, ticks, timeOffset } from "../lib/layout";
@@ -55,6 +56,12 @@ function TraceView({ trace }: { trace: Trace }) {
   const rows = useMemo(() => visibleRows(tree, collapsed), [tree, collapsed]);
   const allRows = useMemo(() => visibleRows(tree, new Set()), [tree]);
   const warned = useMemo(() => warningsBySpan(trace), [trace]);
+  const [showCritical, setShowCritical] = useState(true);
+  const critical = useMemo(() => {
+    const by = new Map<string, Section[]>();
+    for (const s of criticalPath(tree)) by.set(s.spanId, [...(by.get(s.spanId) ?? []), s]);
+    return by;
+  }, [tree]);
   const total = Math.max(1, Number(trace.endNs - trace.startNs));
   const scroller = useRef<HTMLDivElement>(null);
 
@@ -118,6 +125,15 @@ function TraceView({ trace }: { trace: Trace }) {
               {matches.size} match{matches.size === 1 ? "" : "es"}
             </span>
           )}
+          <label class="critical-toggle" title="The spans' parts that, one after another, make up the root's duration">
+            <input
+              type="checkbox"
+              name="critical"
+              checked={showCritical}
+              onChange={(e) => setShowCritical((e.target as HTMLInputElement).checked)}
+            />
+            Critical path
+          </label>
         </form>
       </header>
       {trace.warnings.length > 0 && (
@@ -149,6 +165,7 @@ function TraceView({ trace }: { trace: Trace }) {
           collapsed={collapsed}
           matches={matches}
           warned={warned}
+          critical={showCritical ? critical : undefined}
           selected={selected}
           scroller={scroller}
           onToggle={toggle}
@@ -218,6 +235,7 @@ function Waterfall(props: {
   collapsed: Set<string>;
   matches: Set<string>;
   warned: Map<string, string[]>;
+  critical?: Map<string, Section[]>;
   selected: string | null;
   scroller: { current: HTMLDivElement | null };
   onToggle: (id: string) => void;
@@ -312,6 +330,10 @@ function Waterfall(props: {
                     class="bar"
                     style={{ left: `${left}%`, width: `${width}%`, background: s.status.code === "error" ? "#d62728" : serviceColor(s.service) }}
                   />
+                  {props.critical?.get(s.spanId)?.map((c) => {
+                    const g = barGeometry(c.startNs, Number(c.endNs - c.startNs), trace.startNs, total);
+                    return <div class="critical" style={{ left: `${g.left}%`, width: `${g.width}%` }} />;
+                  })}
                   {s.events.map((e) => (
                     <span
                       class="event-mark"
