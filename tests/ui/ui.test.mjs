@@ -82,6 +82,8 @@ function providers(endpoint, services) {
 }
 
 /**
+ * Returns the root's trace and span ids.
+ *
  * frontend GET /checkout
  * ├─ frontend POST /api/orders (client)
  * │  └─ orders POST /api/orders (server)
@@ -114,11 +116,15 @@ async function sendCheckout(endpoint) {
   render.end(at(120));
   root.end(at(125));
   for (const provider of Object.values(p)) await provider.shutdown();
-  return root.spanContext().traceId;
+  const { traceId, spanId } = root.spanContext();
+  return { traceId, spanId };
 }
 
-/** A trace whose only span names a parent that never arrives: Clew warns about it. */
-async function sendOrphan(endpoint) {
+/**
+ * A trace whose only span names a parent that never arrives (Clew warns about it) and links
+ * to the checkout trace's root.
+ */
+async function sendOrphan(endpoint, linked) {
   const p = providers(endpoint, ["worker"]);
   const remote = trace.setSpanContext(context.active(), {
     traceId: "5b8efff798038103d269b633813fc60c",
@@ -126,7 +132,9 @@ async function sendOrphan(endpoint) {
     traceFlags: 1,
     isRemote: true,
   });
-  const span = p.worker.getTracer("clew-ui-test").startSpan("consume", { kind: SpanKind.CONSUMER }, remote);
+  const span = p.worker
+    .getTracer("clew-ui-test")
+    .startSpan("consume", { kind: SpanKind.CONSUMER, links: [{ context: { ...linked, traceFlags: 1 } }] }, remote);
   span.end();
   await p.worker.shutdown();
   return span.spanContext().traceId;
@@ -164,9 +172,10 @@ before(async () => {
   addrs = JSON.parse(readFileSync(clew.ready, "utf8"));
   base = `http://${addrs.query}`;
   const endpoint = `http://${addrs.otlp_http}/v1/traces`;
-  checkout = await sendCheckout(endpoint);
+  const checkoutRoot = await sendCheckout(endpoint);
+  checkout = checkoutRoot.traceId;
   big = await sendBig(endpoint);
-  orphan = await sendOrphan(endpoint);
+  orphan = await sendOrphan(endpoint, checkoutRoot);
   await waitFor(async () => (await spansOf(checkout)) === 6, "the checkout trace");
   await waitFor(async () => (await spansOf(orphan)) === 1, "the orphan trace");
   await waitFor(async () => (await spansOf(big)) === 10_000, "the 10,000-span trace", 60_000);
@@ -354,6 +363,10 @@ test("a span whose parent is missing is marked, and the trace's warnings are lis
   await row.click();
   assert.match(await page.locator(".span-details").innerText(), /not in the trace/);
   await page.screenshot({ path: path.join(ARTIFACTS, "orphan.png") });
+  // Its link leads to the linked trace.
+  await page.locator(".span-details .links a").click();
+  await page.waitForURL(`${base}/trace/${checkout}`);
+  await page.locator(".span-row").first().waitFor();
   assert.deepEqual(problems, []);
   await page.close();
 });
