@@ -64,6 +64,9 @@ pub struct WriteArgs {
     /// Skip compaction (to measure the flushed blocks alone).
     #[arg(long)]
     pub no_compact: bool,
+    /// Spans per Parquet row group of the blocks written (the store's default otherwise).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub row_group_spans: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -131,7 +134,11 @@ async fn write(args: WriteArgs, config: &Config) -> anyhow::Result<()> {
         );
     }
     let mut registry = prometheus_client::registry::Registry::default();
-    let store = Store::open(store_config(&args.dir, config), &mut registry)
+    let mut store_config = store_config(&args.dir, config);
+    if let Some(n) = args.row_group_spans {
+        store_config.block_options.row_group_spans = usize::try_from(n)?;
+    }
+    let store = Store::open(store_config, &mut registry)
         .with_context(|| format!("opening the store in {}", args.dir.display()))?;
     let tenant = TenantId::default();
     let head_max = config.storage.head_max_spans.max(1) as u64;

@@ -21,10 +21,11 @@ use object_store::{ObjectStore, ObjectStoreExt as _};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{
-    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter,
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter, RowSelection, RowSelector,
 };
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
-use parquet::file::metadata::PageIndexPolicy;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use prost::Message as _;
 
 use super::bloom::Bloom;
@@ -187,7 +188,7 @@ impl BlockReader {
     }
 
     /// The Parquet metadata (footer and page index), from the cache or the store.
-    async fn metadata(&self) -> Result<ArrowReaderMetadata, BlockError> {
+    pub(super) async fn metadata(&self) -> Result<ArrowReaderMetadata, BlockError> {
         // Footers bypass the range cache: the metadata cache holds them decoded.
         let mut reader = ObjectSource::new(
             Arc::clone(&self.store),
@@ -259,8 +260,9 @@ impl BlockReader {
     /// Every span of trace `id` in this block, sorted by (start, span id).
     ///
     /// Bloom filter, then the row groups whose trace-id statistics admit the id (binary
-    /// search), then within them a row filter on `trace_id`, so that the other columns are
-    /// read only for the pages holding the trace (page index).
+    /// search), then within them the `trace_id` pages whose statistics admit it (page index),
+    /// and a row filter on `trace_id` over those rows, so that every column is read only
+    /// for the pages holding the trace: the cost does not grow with the row group's size.
     pub async fn trace(&self, id: TraceId) -> Result<Vec<SpanRecord>, BlockError> {
         if !self.may_contain(id) {
             return Ok(Vec::new());
@@ -287,9 +289,13 @@ impl BlockReader {
                     .collect::<BooleanArray>())
             },
         );
-        let builder = builder
+        let selection = trace_pages(metadata.metadata(), &groups, id);
+        let mut builder = builder
             .with_row_groups(groups)
             .with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
         let path = self.data_path.clone();
         guarded(&self.data_path, async move {
             let mut stream = builder.build().map_err(|e| BlockError::parquet(&path, e))?;
@@ -555,6 +561,50 @@ async fn guarded<T: Send + 'static>(
 }
 
 /// The projection of the named top-level columns.
+/// The rows of `groups` (in that order, as the reader concatenates them) on `trace_id` pages
+/// whose min/max admit `id`, from the page index; `None` when the file has none (every row
+/// of the groups is then read). Rows are sorted by trace id, so this is a page or two per
+/// row group.
+pub(super) fn trace_pages(metadata: &ParquetMetaData, groups: &[usize], id: TraceId) -> Option<RowSelection> {
+    let index = metadata.page_index()?;
+    let column = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().string() == s::TRACE_ID)?;
+    let want = id.as_bytes().as_slice();
+    let mut selectors = Vec::new();
+    for &g in groups {
+        let rows = usize::try_from(metadata.row_group(g).num_rows()).unwrap_or(0);
+        let (Some(ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(pages)), Some(offsets)) =
+            (index.column_index(g, column), index.offset_index(g, column))
+        else {
+            selectors.push(RowSelector::select(rows));
+            continue;
+        };
+        let locations = offsets.page_locations();
+        for (p, location) in locations.iter().enumerate() {
+            let first = usize::try_from(location.first_row_index).unwrap_or(0);
+            let end = locations.get(p + 1).map_or(rows, |next| {
+                usize::try_from(next.first_row_index).unwrap_or(rows)
+            });
+            let len = end.saturating_sub(first);
+            let admits = match (pages.min_value(p), pages.max_value(p)) {
+                (Some(lo), Some(hi)) => lo <= want && want <= hi,
+                // No statistics for the page: it may hold anything but a null page.
+                _ => !pages.is_null_page(p),
+            };
+            selectors.push(if admits {
+                RowSelector::select(len)
+            } else {
+                RowSelector::skip(len)
+            });
+        }
+    }
+    Some(RowSelection::from(selectors))
+}
+
 fn mask(metadata: &ArrowReaderMetadata, columns: &[&str]) -> ProjectionMask {
     ProjectionMask::roots(
         metadata.parquet_schema(),

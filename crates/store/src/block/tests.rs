@@ -1392,3 +1392,36 @@ async fn merge_peak_memory() {
     );
     delete_block(store.as_ref(), &t, &merged.id).await.unwrap();
 }
+
+/// A lookup reads only the `trace_id` pages whose statistics admit the id: with rows sorted
+/// by trace, a page or two per row group, however large the row group.
+#[tokio::test]
+async fn lookups_select_only_the_pages_that_can_hold_the_trace() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    // Pages end at the writer's 1,024-row write batches at the earliest, so 10,000-row
+    // groups get about ten pages of `trace_id` each.
+    let spans: Vec<SpanRecord> = (0..20_000u64)
+        .map(|i| simple_span(i / 10, i % 10, "svc", "op", 1_000 + i))
+        .collect();
+    let options = BlockOptions {
+        row_group_spans: 10_000,
+        page_rows: 1_000,
+        ..BlockOptions::default()
+    };
+    let meta = write_block(store.as_ref(), &tenant(), spans.clone(), &options)
+        .await
+        .unwrap();
+    let reader = BlockReader::open(Arc::clone(&store), meta).await.unwrap();
+    let metadata = reader.metadata().await.unwrap();
+    let traces = expected_traces(&spans);
+    for (id, want) in traces.iter().step_by(97) {
+        let selection = super::read::trace_pages(metadata.metadata(), &[0, 1], *id)
+            .expect("blocks have a page index");
+        let selected: usize = selection.iter().filter(|s| !s.skip).map(|s| s.row_count).sum();
+        assert!(
+            (10..=2 * 1_024).contains(&selected),
+            "{selected} rows selected of 20,000 for one trace"
+        );
+        assert_eq!(&reader.trace(*id).await.unwrap(), want);
+    }
+}
