@@ -550,6 +550,7 @@ mod tests {
                 sim_rate: 10_000,
                 keep_ids: 50,
                 no_compact: false,
+                row_group_spans: Some(2_500),
             },
             &config,
         ))
@@ -561,6 +562,8 @@ mod tests {
         let store = Store::open(store_config(&data, &config), &mut registry).unwrap();
         assert_eq!(store.blocks().len(), 1);
         assert_eq!(store.blocks()[0].span_count, 10_000);
+        // `--row-group-spans` reached the writer (compaction included).
+        assert_eq!(store.blocks()[0].row_groups, 4);
         drop(store);
         rt.block_on(trace_by_id(
             LookupArgs {
@@ -583,6 +586,7 @@ mod tests {
                 sim_rate: 10_000,
                 keep_ids: 5,
                 no_compact: true,
+                row_group_spans: None,
             },
             &config,
         ));

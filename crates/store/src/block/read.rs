@@ -565,7 +565,11 @@ async fn guarded<T: Send + 'static>(
 /// whose min/max admit `id`, from the page index; `None` when the file has none (every row
 /// of the groups is then read). Rows are sorted by trace id, so this is a page or two per
 /// row group.
-pub(super) fn trace_pages(metadata: &ParquetMetaData, groups: &[usize], id: TraceId) -> Option<RowSelection> {
+pub(super) fn trace_pages(
+    metadata: &ParquetMetaData,
+    groups: &[usize],
+    id: TraceId,
+) -> Option<RowSelection> {
     let index = metadata.page_index()?;
     let column = metadata
         .file_metadata()

@@ -1417,7 +1417,11 @@ async fn lookups_select_only_the_pages_that_can_hold_the_trace() {
     for (id, want) in traces.iter().step_by(97) {
         let selection = super::read::trace_pages(metadata.metadata(), &[0, 1], *id)
             .expect("blocks have a page index");
-        let selected: usize = selection.iter().filter(|s| !s.skip).map(|s| s.row_count).sum();
+        let selected: usize = selection
+            .iter()
+            .filter(|s| !s.skip)
+            .map(|s| s.row_count)
+            .sum();
         assert!(
             (10..=2 * 1_024).contains(&selected),
             "{selected} rows selected of 20,000 for one trace"
