@@ -11,5 +11,7 @@ export default defineConfig({
     assetsInlineLimit: 0,
     sourcemap: false,
   },
+  // `npx vite` for development: pages with hot reload, APIs from a Clew running locally.
+  server: { proxy: { "/api": "http://localhost:16686" } },
   test: { environment: "node", include: ["src/**/*.test.ts"] },
 });
