@@ -213,7 +213,7 @@ test("search finds the trace, shows its summary and a scatter point, and the URL
   const text = await row.innerText();
   assert.match(text, /frontend: GET \/checkout/);
   assert.match(text, /6 spans/);
-  assert.match(text, /1 errors/);
+  assert.match(text, /1 error\b/);
   assert.match(text, /orders \(2\)/);
   assert.equal(await page.locator(".trace-row").count(), 1, "only the frontend's trace");
   assert.ok(await page.locator(".scatter canvas").count(), "the scatter plot is drawn");

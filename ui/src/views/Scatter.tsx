@@ -4,8 +4,19 @@ import "uplot/dist/uPlot.min.css";
 import { formatDuration } from "../lib/format";
 import type { TraceRow } from "../lib/query";
 
-/** Duration over start time, one point per trace; clicking a point opens the trace. */
-export function Scatter({ rows, onPick }: { rows: TraceRow[]; onPick: (traceId: string) => void }) {
+/**
+ * Duration over start time across the searched window, one point per trace; clicking a point
+ * opens the trace.
+ */
+export function Scatter({
+  rows,
+  window,
+  onPick,
+}: {
+  rows: TraceRow[];
+  window: { startSeconds: number; endSeconds: number };
+  onPick: (traceId: string) => void;
+}) {
   const host = useRef<HTMLDivElement>(null);
   const pick = useRef(onPick);
   pick.current = onPick;
@@ -21,7 +32,11 @@ export function Scatter({ rows, onPick }: { rows: TraceRow[]; onPick: (traceId: 
         height: 160,
         legend: { show: false },
         cursor: { points: { size: 10 }, drag: { x: false, y: false } },
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        scales: {
+          // The searched window, not the points' own span (one point would stretch to years).
+          x: { time: true, range: () => [window.startSeconds, window.endSeconds] },
+          y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+        },
         axes: [{}, { values: (_u, vals) => vals.map((v) => formatDuration(v * 1e6)), size: 60 }],
         series: [
           {},
@@ -47,6 +62,6 @@ export function Scatter({ rows, onPick }: { rows: TraceRow[]; onPick: (traceId: 
       removeEventListener("resize", resize);
       plot.destroy();
     };
-  }, [rows]);
+  }, [rows, window.startSeconds, window.endSeconds]);
   return <div class="scatter" ref={host} aria-label="Trace durations over time" />;
 }

@@ -30,7 +30,14 @@ type Results =
   | { state: "idle" }
   | { state: "loading" }
   | { state: "error"; message: string; query: string }
-  | { state: "done"; rows: TraceRow[]; partial: string; query: string; at: number };
+  | {
+      state: "done";
+      rows: TraceRow[];
+      partial: string;
+      query: string;
+      at: number;
+      window: { startSeconds: number; endSeconds: number };
+    };
 
 export function SearchPage({ params }: { params: URLSearchParams }) {
   const submitted = useMemo(() => formFromParams(params), [params.toString()]);
@@ -91,7 +98,15 @@ export function SearchPage({ params }: { params: URLSearchParams }) {
         ctl.signal,
       )
       .then(
-        (r) => setResults({ state: "done", rows: r.rows, partial: r.partial, query: built.query, at: Date.now() }),
+        (r) =>
+          setResults({
+            state: "done",
+            rows: r.rows,
+            partial: r.partial,
+            query: built.query,
+            at: Date.now(),
+            window: range,
+          }),
         (e: Error) => {
           if (e.name !== "AbortError") setResults({ state: "error", message: e.message, query: built.query });
         },
@@ -225,7 +240,7 @@ function ResultsView({
   const now = results.at;
   return (
     <>
-      <Scatter rows={rows} onPick={(id) => navigate(`/trace/${id}`)} />
+      <Scatter rows={rows} window={results.window} onPick={(id) => navigate(`/trace/${id}`)} />
       <div class="results-bar">
         <span class="count">
           {rows.length} trace{rows.length === 1 ? "" : "s"}
@@ -255,8 +270,8 @@ function ResultsView({
                   <span class="duration">{formatMillis(r.durationMs)}</span>
                 </div>
                 <div class="meta">
-                  <span>{r.spanCount} spans</span>
-                  {r.errorCount > 0 && <span class="errors">{r.errorCount} errors</span>}
+                  <span>{plural(r.spanCount, "span")}</span>
+                  {r.errorCount > 0 && <span class="errors">{plural(r.errorCount, "error")}</span>}
                   <span class="services">
                     {r.services.map((s) => (
                       <span class="service-tag" style={{ borderColor: serviceColor(s.name) }}>
@@ -295,4 +310,8 @@ function QueryError({ message, query }: { message: string; query: string }) {
       )}
     </div>
   );
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
