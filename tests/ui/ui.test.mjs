@@ -298,6 +298,7 @@ test("the trace page shows the tree, collapses, finds spans and details a span",
   const d = await details.innerText();
   assert.match(d, /orders: INSERT orders/);
   assert.match(d, /error: deadlock detected/);
+  assert.match(d, /Critical path\s+25\.0ms/, "the whole insert is on the critical path");
   assert.match(d, /db\.system\s+postgresql/);
   assert.match(d, /service\.version\s+1\.2\.3/);
   assert.match(d, /Events \(1\)/i);

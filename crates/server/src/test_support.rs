@@ -1,16 +1,21 @@
 //! What the server's test modules share: a real store in a temporary directory, the query
-//! router over it, the three trace ids every fixture uses, and OTLP-model builders
-//! (attributes, resources, spans, batches). Each test module keeps its own data.
+//! router over it, one way to call it ([`call`], [`get`], [`Reply`]), the three trace ids
+//! every fixture uses, and OTLP-model builders (attributes, resources, spans, batches). Each
+//! test module keeps its own data.
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::{Body, Bytes, to_bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
 use clew_model::{
     AnyValue, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanId, TraceBatch,
     TraceId, UnixNanos,
 };
 use clew_query::Querier;
 use clew_store::{Durability, Store, StoreConfig};
+use serde_json::Value;
+use tower::ServiceExt as _;
 
 use crate::query_router;
 
@@ -106,4 +111,53 @@ pub(crate) fn temp_store() -> (Store, tempfile::TempDir) {
 /// The whole query router over `store`.
 pub(crate) fn router(store: Store) -> Router {
     query_router(Querier::new(Arc::new(store)))
+}
+
+/// A router's whole answer.
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    pub(crate) fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The body as text (lossy), for messages and plain-text answers.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; fails the test when it is not `application/json` or does not parse.
+    pub(crate) fn json(&self) -> Value {
+        assert_eq!(self.content_type(), "application/json", "{}", self.text());
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+/// Sends `req` through `router` and collects the answer.
+pub(crate) async fn call(router: &Router, req: Request<Body>) -> Reply {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `GET uri` with the given headers.
+pub(crate) async fn get(router: &Router, uri: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = Request::get(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    call(router, req.body(Body::empty()).unwrap()).await
 }

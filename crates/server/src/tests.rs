@@ -3,8 +3,7 @@
 //! whole against the shapes the upstream sources write (see `docs/api-shapes.md`).
 
 use axum::Router;
-use axum::body::{Body, Bytes, to_bytes};
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::StatusCode;
 use clew_model::otlp::proto::trace::v1 as pt;
 use clew_model::{
     AnyValue, Event, Link, Resource, Scope, Span, SpanId, SpanKind, Status,
@@ -12,11 +11,10 @@ use clew_model::{
 };
 use prost::Message as _;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 use crate::tempo::{TempoTrace, TraceByIdResponse};
 use crate::test_support::{
-    MS, batch_scopes, kv, resource, router, temp_store, trace_a, trace_b, trace_c,
+    MS, Reply, batch_scopes, get, kv, resource, router, temp_store, trace_a, trace_b, trace_c,
 };
 
 /// 2023-11-14T22:13:20Z.
@@ -240,52 +238,13 @@ async fn fixture() -> Fixture {
     }
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn content_type(&self) -> &str {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
 impl Fixture {
-    async fn call(&self, req: Request<Body>) -> Reply {
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
     async fn get(&self, uri: &str) -> Reply {
-        self.call(Request::get(uri).body(Body::empty()).unwrap())
-            .await
+        get(&self.router, uri, &[]).await
     }
 
     async fn get_with(&self, uri: &str, name: &str, value: &str) -> Reply {
-        self.call(
-            Request::get(uri)
-                .header(name, value)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
+        get(&self.router, uri, &[(name, value)]).await
     }
 
     async fn get_json(&self, uri: &str) -> (StatusCode, Value) {

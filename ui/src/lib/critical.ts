@@ -65,9 +65,14 @@ function lastFinishingChild(node: SpanNode, bound: bigint, visited: Set<SpanNode
   return best;
 }
 
-/** Nanoseconds on the critical path per span id. */
-export function criticalTimeBySpan(sections: Section[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const s of sections) out.set(s.spanId, (out.get(s.spanId) ?? 0) + Number(s.endNs - s.startNs));
+/** The sections of each span on the path, by span id. */
+export function sectionsBySpan(sections: Section[]): Map<string, Section[]> {
+  const out = new Map<string, Section[]>();
+  for (const s of sections) out.set(s.spanId, [...(out.get(s.spanId) ?? []), s]);
   return out;
+}
+
+/** Nanoseconds the sections cover. */
+export function sectionsTime(sections: Section[]): number {
+  return sections.reduce((sum, s) => sum + Number(s.endNs - s.startNs), 0);
 }

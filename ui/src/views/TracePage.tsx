@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import * as api from "../lib/api";
-import { criticalPath, type Section } from "../lib/critical";
+import { criticalPath, sectionsBySpan, sectionsTime, type Section } from "../lib/critical";
 import { serviceColor } from "../lib/colors";
 import { formatDuration, formatTimestamp } from "../lib/format";
 import { barGeometry, labelStyle, ticks, timeOffset } from "../lib/layout";
@@ -57,11 +57,7 @@ function TraceView({ trace }: { trace: Trace }) {
   const allRows = useMemo(() => visibleRows(tree, new Set()), [tree]);
   const warned = useMemo(() => warningsBySpan(trace), [trace]);
   const [showCritical, setShowCritical] = useState(true);
-  const critical = useMemo(() => {
-    const by = new Map<string, Section[]>();
-    for (const s of criticalPath(tree)) by.set(s.spanId, [...(by.get(s.spanId) ?? []), s]);
-    return by;
-  }, [tree]);
+  const critical = useMemo(() => sectionsBySpan(criticalPath(tree)), [tree]);
   const total = Math.max(1, Number(trace.endNs - trace.startNs));
   const scroller = useRef<HTMLDivElement>(null);
 
@@ -176,6 +172,7 @@ function TraceView({ trace }: { trace: Trace }) {
             span={selectedSpan}
             trace={trace}
             warnings={warned.get(selectedSpan.spanId) ?? []}
+            criticalNs={sectionsTime(critical.get(selectedSpan.spanId) ?? [])}
             onClose={() => setSelected(null)}
           />
         )}
@@ -358,11 +355,14 @@ function SpanDetails({
   span,
   trace,
   warnings,
+  criticalNs,
   onClose,
 }: {
   span: Span;
   trace: Trace;
   warnings: string[];
+  /** Time of this span on the trace's critical path. */
+  criticalNs: number;
   onClose: () => void;
 }) {
   const offset = Number(span.startNs - trace.startNs);
@@ -381,6 +381,8 @@ function SpanDetails({
         <dd>{formatDuration(span.durationNs)}</dd>
         <dt>Start</dt>
         <dd>+{formatDuration(offset)}</dd>
+        <dt>Critical path</dt>
+        <dd>{formatDuration(criticalNs)}</dd>
         <dt>Kind</dt>
         <dd>{span.kind}</dd>
         <dt>Status</dt>

@@ -3,8 +3,7 @@
 //! through the router over a real store in a temporary directory.
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
-use axum::http::{Request, StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri};
 use clew_model::{
     AnyValue, DurationNanos, SpanId, SpanKind, Status, StatusCode as SpanStatus, TenantId, TraceId,
     UnixNanos,
@@ -15,12 +14,11 @@ use clew_query::search::{
 };
 use clew_query::traceql;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 use super::*;
 use crate::tempo_common::tags_to_traceql;
 use crate::test_support::{
-    MS, batch, kv, resource, router, span, temp_store, trace_a, trace_b, trace_c,
+    MS, Reply, batch, get, kv, resource, router, span, temp_store, trace_a, trace_b, trace_c,
 };
 
 /// 2023-11-14T22:13:20Z.
@@ -637,18 +635,7 @@ async fn fixture() -> Fixture {
     }
 }
 
-struct Reply {
-    status: StatusCode,
-    content_type: String,
-    body: String,
-}
-
 impl Reply {
-    fn json(&self) -> Value {
-        assert_eq!(self.content_type, "application/json", "{}", self.body);
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
     /// The `traceID`s of a search answer, in order.
     fn trace_ids(&self) -> Vec<String> {
         let v = self.json();
@@ -681,29 +668,8 @@ fn encode(path: &str, params: &[(&str, &str)]) -> String {
 
 impl Fixture {
     async fn get_as(&self, uri: &str, tenant: Option<&str>) -> Reply {
-        let mut req = Request::get(uri);
-        if let Some(t) = tenant {
-            req = req.header("X-Scope-OrgID", t);
-        }
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let content_type = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        Reply {
-            status,
-            content_type,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
+        let tenant: Vec<(&str, &str)> = tenant.map(|t| ("X-Scope-OrgID", t)).into_iter().collect();
+        get(&self.router, uri, &tenant).await
     }
 
     async fn get(&self, uri: &str) -> Reply {
@@ -712,7 +678,7 @@ impl Fixture {
 
     async fn search(&self, params: &[(&str, &str)]) -> Reply {
         let r = self.get(&encode("/api/search", params)).await;
-        assert_eq!(r.status, StatusCode::OK, "{params:?}: {}", r.body);
+        assert_eq!(r.status, StatusCode::OK, "{params:?}: {}", r.text());
         r
     }
 }
@@ -829,7 +795,7 @@ async fn search_orders_filters_and_pages() {
         let page3 = f
             .search(&[("q", "{ }"), ("limit", "1"), ("cursor", cursor)])
             .await;
-        assert!(page3.trace_ids().is_empty(), "{}", page3.body);
+        assert!(page3.trace_ids().is_empty(), "{}", page3.text());
     }
 }
 
@@ -895,9 +861,9 @@ async fn bad_requests_are_400_in_plain_text() {
     ] {
         let r = f.get(&uri).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
-        assert_eq!(r.content_type, "text/plain; charset=utf-8");
+        assert_eq!(r.content_type(), "text/plain; charset=utf-8");
         assert_eq!(
-            r.body,
+            r.text(),
             "invalid TraceQL query: parse error at line 1, column 10: expected a value after `=`, found `}`\n\
              { name = }\n         ^\n",
             "{uri}"
@@ -924,7 +890,7 @@ async fn bad_requests_are_400_in_plain_text() {
     ] {
         let r = f.get(&uri).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
-        assert!(r.body.contains(needle), "{uri}: {}", r.body);
+        assert!(r.text().contains(needle), "{uri}: {}", r.text());
     }
 }
 

@@ -2,22 +2,16 @@
 //! as Zipkin (a client span and its shared server half) and one written as OTLP, every
 //! route called with `oneshot`, the JSON compared whole.
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::body::{Body, to_bytes};
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use clew_model::zipkin::{batch_from_zipkin, decode_json};
 use clew_model::{
     AnyValue, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanId, SpanKind, Status,
     StatusCode as SpanStatus, TenantId, TraceBatch, TraceId, UnixNanos,
 };
-use clew_query::Querier;
-use clew_store::{Durability, Store, StoreConfig};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
-use crate::query_router;
+use crate::test_support::{Reply, get, router, temp_store};
 
 /// 2023-11-14T22:13:20Z, in µs and ms.
 const T0_US: u64 = 1_700_000_000_000_000;
@@ -98,17 +92,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = prometheus_client::registry::Registry::default();
-    let store = Store::open(
-        StoreConfig {
-            data_dir: dir.path().to_path_buf(),
-            durability: Durability::Relaxed,
-            ..StoreConfig::default()
-        },
-        &mut registry,
-    )
-    .unwrap();
+    let (store, dir) = temp_store();
     let received = batch_from_zipkin(decode_json(zipkin_trace().to_string().as_bytes()).unwrap());
     assert_eq!(received.rejected_spans, 0);
     store
@@ -133,49 +117,15 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     Fixture {
-        router: query_router(Querier::new(Arc::new(store))),
+        router: router(store),
         _dir: dir,
-    }
-}
-
-struct Reply {
-    status: StatusCode,
-    content_type: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        assert_eq!(self.content_type, "application/json", "{}", self.body);
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
 impl Fixture {
     async fn get_with(&self, uri: &str, tenant: Option<&str>) -> Reply {
-        let mut req = Request::get(uri);
-        if let Some(t) = tenant {
-            req = req.header("X-Scope-OrgID", t);
-        }
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let content_type = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        Reply {
-            status,
-            content_type,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        let tenant: Vec<(&str, &str)> = tenant.map(|t| ("X-Scope-OrgID", t)).into_iter().collect();
+        get(&self.router, uri, &tenant).await
     }
 
     async fn get(&self, uri: &str) -> Reply {
@@ -184,15 +134,15 @@ impl Fixture {
 
     async fn ok_json(&self, uri: &str) -> Value {
         let r = self.get(uri).await;
-        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.text());
         r.json()
     }
 
     async fn bad_request(&self, uri: &str) -> String {
         let r = self.get(uri).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.body);
-        assert!(r.content_type.starts_with("text/plain"), "{uri}");
-        r.body
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text());
+        assert!(r.content_type().starts_with("text/plain"), "{uri}");
+        r.text()
     }
 }
 
@@ -307,8 +257,8 @@ async fn trace_by_id() {
 
     let r = f.get("/api/v2/trace/00000000000000ff").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(r.content_type.starts_with("text/plain"));
-    assert_eq!(r.body, "00000000000000ff not found");
+    assert!(r.content_type().starts_with("text/plain"));
+    assert_eq!(r.text(), "00000000000000ff not found");
     // Tenants are isolated.
     let r = f
         .get_with("/api/v2/trace/463ac35c9f6413ad", Some("team-b"))

@@ -24,8 +24,7 @@ use parquet::arrow::arrow_reader::{
     ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, RowFilter, RowSelection, RowSelector,
 };
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
-use parquet::file::page_index::column_index::ColumnIndexMetaData;
+use parquet::file::metadata::PageIndexPolicy;
 use prost::Message as _;
 
 use super::bloom::Bloom;
@@ -289,7 +288,7 @@ impl BlockReader {
                     .collect::<BooleanArray>())
             },
         );
-        let selection = trace_pages(metadata.metadata(), &groups, id);
+        let selection = trace_pages(&metadata, &groups, id);
         let mut builder = builder
             .with_row_groups(groups)
             .with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
@@ -560,55 +559,48 @@ async fn guarded<T: Send + 'static>(
     }
 }
 
-/// The projection of the named top-level columns.
 /// The rows of `groups` (in that order, as the reader concatenates them) on `trace_id` pages
 /// whose min/max admit `id`, from the page index; `None` when the file has none (every row
 /// of the groups is then read). Rows are sorted by trace id, so this is a page or two per
 /// row group.
 pub(super) fn trace_pages(
-    metadata: &ParquetMetaData,
+    metadata: &ArrowReaderMetadata,
     groups: &[usize],
     id: TraceId,
 ) -> Option<RowSelection> {
-    let index = metadata.page_index()?;
-    let column = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.path().string() == s::TRACE_ID)?;
-    let want = id.as_bytes().as_slice();
-    let mut selectors = Vec::new();
-    for &g in groups {
-        let rows = usize::try_from(metadata.row_group(g).num_rows()).unwrap_or(0);
-        let (Some(ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(pages)), Some(offsets)) =
-            (index.column_index(g, column), index.offset_index(g, column))
-        else {
-            selectors.push(RowSelector::select(rows));
-            continue;
-        };
-        let locations = offsets.page_locations();
-        for (p, location) in locations.iter().enumerate() {
-            let first = usize::try_from(location.first_row_index).unwrap_or(0);
-            let end = locations.get(p + 1).map_or(rows, |next| {
-                usize::try_from(next.first_row_index).unwrap_or(rows)
-            });
-            let len = end.saturating_sub(first);
-            let admits = match (pages.min_value(p), pages.max_value(p)) {
-                (Some(lo), Some(hi)) => lo <= want && want <= hi,
-                // No statistics for the page: it may hold anything but a null page.
-                _ => !pages.is_null_page(p),
-            };
-            selectors.push(if admits {
-                RowSelector::select(len)
-            } else {
-                RowSelector::skip(len)
-            });
-        }
+    let index = metadata.metadata().page_index()?;
+    let conv =
+        StatisticsConverter::try_new(s::TRACE_ID, metadata.schema(), metadata.parquet_schema())
+            .ok()?;
+    let mins = conv.data_page_mins(index.as_ref(), groups).ok()?;
+    let maxes = conv.data_page_maxes(index.as_ref(), groups).ok()?;
+    let rows = conv
+        .data_page_row_counts(index.as_ref(), metadata.metadata().row_groups(), groups)
+        .ok()??;
+    let mins = mins.as_any().downcast_ref::<FixedSizeBinaryArray>()?;
+    let maxes = maxes.as_any().downcast_ref::<FixedSizeBinaryArray>()?;
+    if mins.len() != rows.len() || maxes.len() != rows.len() {
+        return None;
     }
-    Some(RowSelection::from(selectors))
+    let want = id.as_bytes().as_slice();
+    let selectors = (0..rows.len()).map(|page| {
+        let len = usize::try_from(rows.value(page)).ok()?;
+        // A page without statistics may hold anything.
+        let admits = mins.is_null(page)
+            || maxes.is_null(page)
+            || (mins.value(page) <= want && want <= maxes.value(page));
+        Some(if admits {
+            RowSelector::select(len)
+        } else {
+            RowSelector::skip(len)
+        })
+    });
+    selectors
+        .collect::<Option<Vec<_>>>()
+        .map(RowSelection::from)
 }
 
+/// The projection of the named top-level columns.
 fn mask(metadata: &ArrowReaderMetadata, columns: &[&str]) -> ProjectionMask {
     ProjectionMask::roots(
         metadata.parquet_schema(),

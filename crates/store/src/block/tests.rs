@@ -1415,8 +1415,8 @@ async fn lookups_select_only_the_pages_that_can_hold_the_trace() {
     let metadata = reader.metadata().await.unwrap();
     let traces = expected_traces(&spans);
     for (id, want) in traces.iter().step_by(97) {
-        let selection = super::read::trace_pages(metadata.metadata(), &[0, 1], *id)
-            .expect("blocks have a page index");
+        let selection =
+            super::read::trace_pages(&metadata, &[0, 1], *id).expect("blocks have a page index");
         let selected: usize = selection
             .iter()
             .filter(|s| !s.skip)
