@@ -67,6 +67,9 @@ pub struct WriteArgs {
     /// Spans per Parquet row group of the blocks written (the store's default otherwise).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub row_group_spans: Option<u64>,
+    /// Write blocks without the attribute index (to measure what it costs and saves).
+    #[arg(long)]
+    pub no_attribute_index: bool,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +107,10 @@ pub(crate) fn store_config(dir: &Path, config: &Config) -> StoreConfig {
         max_pending_bytes: config.storage.max_pending_bytes,
         cache: config.storage.cache.clone(),
         block_storage: config.storage.block_storage(),
+        block_options: clew_store::block::BlockOptions {
+            attribute_index: config.storage.attribute_index,
+            ..Default::default()
+        },
         ..StoreConfig::default()
     }
 }
@@ -138,6 +145,7 @@ async fn write(args: WriteArgs, config: &Config) -> anyhow::Result<()> {
     if let Some(n) = args.row_group_spans {
         store_config.block_options.row_group_spans = usize::try_from(n)?;
     }
+    store_config.block_options.attribute_index = !args.no_attribute_index;
     let store = Store::open(store_config, &mut registry)
         .with_context(|| format!("opening the store in {}", args.dir.display()))?;
     let tenant = TenantId::default();
@@ -551,6 +559,7 @@ mod tests {
                 keep_ids: 50,
                 no_compact: false,
                 row_group_spans: Some(2_500),
+                no_attribute_index: false,
             },
             &config,
         ))
@@ -587,6 +596,7 @@ mod tests {
                 keep_ids: 5,
                 no_compact: true,
                 row_group_spans: None,
+                no_attribute_index: true,
             },
             &config,
         ));

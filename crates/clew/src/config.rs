@@ -80,6 +80,8 @@ pub struct StorageConfig {
     pub head_hard_limit_spans: usize,
     pub compaction_window_seconds: u64,
     pub compaction_max_block_spans: u64,
+    /// Whether blocks get an attribute index.
+    pub attribute_index: bool,
     pub maintenance_interval_seconds: u64,
     pub retention_hours: u64,
     /// Tenant → hours, overriding `retention_hours`.

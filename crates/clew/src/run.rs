@@ -104,7 +104,10 @@ async fn serve(config: Config, ready_file: Option<PathBuf>) -> anyhow::Result<()
         block_storage: config.storage.block_storage(),
         head_hard_limit_spans: config.storage.head_hard_limit_spans,
         cache: config.storage.cache.clone(),
-        ..StoreConfig::default()
+        block_options: clew_store::block::BlockOptions {
+            attribute_index: config.storage.attribute_index,
+            ..Default::default()
+        },
     };
     let store = Arc::new(
         Store::open(store_config, &mut registry)

@@ -1,6 +1,6 @@
 //! Span filters: the only search language the store speaks. Query layers map theirs onto it.
 
-use clew_model::{DurationNanos, KeyValue, SpanKind, SpanRecord, StatusCode, UnixNanos};
+use clew_model::{AnyValue, DurationNanos, KeyValue, SpanKind, SpanRecord, StatusCode, UnixNanos};
 
 /// Conditions that one span must all meet for its trace to match. Unset fields match
 /// everything, so `SpanFilter::default()` matches every trace.
@@ -20,6 +20,9 @@ pub struct SpanFilter {
     /// Blocks test keys that have a dedicated column ([`is_dedicated_span_attribute`]) in
     /// their row filter, before decoding the attribute lists.
     pub span_strings: Vec<(String, String)>,
+    /// Each term must hold for some attribute of the span (any occurrence of its key). Blocks
+    /// with an attribute index read only the rows that have every term of some hint.
+    pub terms: Vec<AttributeTerm>,
     /// Inclusive bounds on the matching span's duration.
     pub min_duration: Option<DurationNanos>,
     pub max_duration: Option<DurationNanos>,
@@ -49,6 +52,7 @@ impl SpanFilter {
                     .find(|kv| kv.key == *key)
                     .is_some_and(|kv| kv.value.as_str() == Some(value.as_str()))
             })
+            && self.terms.iter().all(|t| t.holds(rec))
             && self.attributes.iter().all(|(key, value)| {
                 has_tag(&span.attributes, key, value)
                     || has_tag(&rec.resource.attributes, key, value)
@@ -58,6 +62,83 @@ impl SpanFilter {
                         .any(|e| has_tag(&e.attributes, key, value))
             })
     }
+}
+
+/// Where an [`AttributeTerm`]'s attribute may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TermScope {
+    Span,
+    Resource,
+    /// The span's attributes or its resource's (TraceQL's unscoped `.key`).
+    SpanOrResource,
+}
+
+/// A value an [`AttributeTerm`] looks for. Floats are left out: equality on them is rare
+/// and their text forms are not canonical.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TermValue {
+    Str(String),
+    /// Also met by a double attribute with this integral value (query languages compare
+    /// numbers by value).
+    Int(i64),
+    Bool(bool),
+}
+
+/// "Some attribute `key` in `scope` equals `value`": a condition block attribute indexes
+/// answer without reading spans. It must not be made for the resource's `service.name`
+/// (use [`SpanFilter::service`]), nor for strings longer than [`MAX_TERM_STRING_BYTES`]:
+/// indexes leave both out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttributeTerm {
+    pub scope: TermScope,
+    pub key: String,
+    pub value: TermValue,
+}
+
+/// Longer string values are not indexed (SQL statements, stack traces): they would bloat
+/// the index, and nobody looks one up by equality.
+pub const MAX_TERM_STRING_BYTES: usize = 256;
+
+impl AttributeTerm {
+    /// Whether an index can answer this term (see the type's doc).
+    pub fn is_indexable(&self) -> bool {
+        let service = self.key == crate::block::SERVICE_NAME_KEY && self.scope != TermScope::Span;
+        let long = matches!(&self.value, TermValue::Str(s) if s.len() > MAX_TERM_STRING_BYTES);
+        !service && !long
+    }
+
+    /// Whether the span meets the term.
+    pub fn holds(&self, rec: &SpanRecord) -> bool {
+        let any = |attrs: &[KeyValue]| {
+            attrs
+                .iter()
+                .any(|kv| kv.key == self.key && self.value.equals(&kv.value))
+        };
+        match self.scope {
+            TermScope::Span => any(&rec.span.attributes),
+            TermScope::Resource => any(&rec.resource.attributes),
+            TermScope::SpanOrResource => any(&rec.span.attributes) || any(&rec.resource.attributes),
+        }
+    }
+}
+
+impl TermValue {
+    /// Whether an attribute value meets this term, by the rule indexes follow.
+    pub(crate) fn equals(&self, value: &AnyValue) -> bool {
+        match (self, value) {
+            (TermValue::Str(a), AnyValue::String(b)) => a == b,
+            (TermValue::Int(a), AnyValue::Int(b)) => a == b,
+            (TermValue::Int(a), AnyValue::Double(d)) => integral(*d) == Some(*a),
+            (TermValue::Bool(a), AnyValue::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The integer a double equals, when it is one exactly (and small enough to say so).
+pub(crate) fn integral(d: f64) -> Option<i64> {
+    const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact
+    (d.fract() == 0.0 && d.abs() < LIMIT).then_some(d as i64)
 }
 
 /// Whether blocks keep string values of span attribute `key` in a column of their own, so

@@ -32,7 +32,10 @@ use std::path::PathBuf;
 
 pub use backend::{BlockStorage, S3Options};
 pub use error::{AppendError, ReadError, StoreError};
-pub use filter::{SpanFilter, is_dedicated_span_attribute};
+pub use filter::{
+    AttributeTerm, MAX_TERM_STRING_BYTES, SpanFilter, TermScope, TermValue,
+    is_dedicated_span_attribute,
+};
 pub use head::FrozenHead;
 pub use store::Store;
 pub use wal::{CutReason, ReplayCut, ReplayReport, SkipReason, SkippedRecord};

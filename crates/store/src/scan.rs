@@ -96,7 +96,7 @@ pub struct ScanStats {
     /// Spans the scan covered: every span of the head, every row of the row groups read
     /// (the row filter then decodes only what the hints admit).
     pub spans: u64,
-    /// Compressed bytes of the block column chunks read (0 for the head).
+    /// Bytes of the block's data pages and index row groups read (0 for the head).
     pub bytes: u64,
     /// Whether a block was read (false for the head and for blocks the hints pruned).
     pub block_read: bool,

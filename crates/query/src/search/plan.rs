@@ -8,8 +8,10 @@
 //! `{A} !> {B}` only B, `{A} | {B}` A and B. Leaves that are not local count as true.
 //!
 //! Each local leaf's top-level conjuncts give a hint for pruning: `resource.service.name`,
-//! `name`, `kind`, `status` and span attributes with a dedicated block column
-//! (`span.http.route`, …) equal to a string literal, and bounds on `duration`. Groups not admitted
+//! `name`, `kind`, `status` equal to a literal, bounds on `duration`, and any span,
+//! resource or unscoped attribute equal to a string, integer or boolean (a term that
+//! blocks' attribute indexes answer; keys with a dedicated column are also tested in the
+//! row filter). Groups not admitted
 //! by any hint hold no span meeting any leaf, so every leaf's bit stays exact. When some leaf
 //! has no hint (it could be anywhere) but the need does not depend on it (`{A} && {B}`), it
 //! is dropped from the need rather than forcing a read of everything.
@@ -17,8 +19,8 @@
 use std::sync::Arc;
 
 use clew_model::{DurationNanos, SpanRecord};
-use clew_store::SpanFilter;
 use clew_store::scan::{SpanMatcher, SpanParts, SpanScan};
+use clew_store::{AttributeTerm, SpanFilter, TermScope, TermValue};
 
 use super::eval::{Evaluator, TraceView, walk_expr};
 use super::value::FieldValue;
@@ -265,11 +267,35 @@ fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> bool {
             f.service = Some(v);
             true
         }
-        // Only keys with a dedicated column: another key would admit every row.
-        (ExprKind::Attribute(a), BinaryOp::Eq, FieldValue::Str(v))
-            if a.scope == Scope::Span && clew_store::is_dedicated_span_attribute(&a.name) =>
-        {
-            f.span_strings.push((a.name.clone(), v));
+        // Equality with a string, integer or boolean: a term blocks' attribute indexes
+        // answer, and for keys with a dedicated column also a row-filter condition.
+        (ExprKind::Attribute(a), BinaryOp::Eq, literal) => {
+            let value = match literal {
+                FieldValue::Str(v) => {
+                    if a.scope == Scope::Span && clew_store::is_dedicated_span_attribute(&a.name) {
+                        f.span_strings.push((a.name.clone(), v.clone()));
+                    }
+                    TermValue::Str(v)
+                }
+                FieldValue::Int(i) => TermValue::Int(i),
+                FieldValue::Bool(b) => TermValue::Bool(b),
+                _ => return false,
+            };
+            let scope = match a.scope {
+                Scope::Span => TermScope::Span,
+                Scope::Resource => TermScope::Resource,
+                Scope::None => TermScope::SpanOrResource,
+                _ => return false,
+            };
+            let term = AttributeTerm {
+                scope,
+                key: a.name.clone(),
+                value,
+            };
+            if !term.is_indexable() {
+                return false;
+            }
+            f.terms.push(term);
             true
         }
         (ExprKind::Intrinsic(Intrinsic::Name), BinaryOp::Eq, FieldValue::Str(v)) => {

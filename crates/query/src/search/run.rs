@@ -17,6 +17,8 @@ use crate::QueryError;
 
 /// Blocks scanned at once.
 const PARALLEL_BLOCK_SCANS: usize = 2;
+/// Candidate traces fetched at once for judging.
+const JUDGED_AT_ONCE: usize = 8;
 
 /// A result's position: larger sorts first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -227,27 +229,45 @@ impl Search<'_> {
         pending.sort_unstable_by(|a, b| b.cmp(a));
         pending.dedup_by_key(|(_, id)| *id);
         let mut rest = Vec::new();
-        for (estimate, id) in pending {
-            if self.judged.contains(&id) {
-                continue;
+        let mut queue = pending.into_iter();
+        loop {
+            // The next few candidates that could still enter the page, fetched together:
+            // lookups wait on I/O and decode on their own tasks. One of them may turn out
+            // beaten by another of the same batch; judging it anyway changes no result.
+            let mut batch = Vec::with_capacity(JUDGED_AT_ONCE);
+            for (estimate, id) in queue.by_ref() {
+                if self.judged.contains(&id) {
+                    continue;
+                }
+                if bound.is_some_and(|b| estimate < b) || self.beaten(estimate) {
+                    rest.push((estimate, id));
+                    continue;
+                }
+                self.judged.insert(id);
+                batch.push(id);
+                if batch.len() == JUDGED_AT_ONCE {
+                    break;
+                }
             }
-            if bound.is_some_and(|b| estimate < b) || self.beaten(estimate) {
-                rest.push((estimate, id));
-                continue;
+            if batch.is_empty() {
+                break;
             }
-            self.judged.insert(id);
-            self.metrics.inspected_traces += 1;
-            let spans = trace_spans(self.store.trace(self.tenant, id).await?);
-            let Some(summary) = judge(self.request, &self.eval, id, &spans) else {
-                continue;
-            };
-            let key = Key::of(self.request.order, &summary);
-            if self.after.is_some_and(|after| key >= after) {
-                continue;
-            }
-            self.found.insert(std::cmp::Reverse(key), summary);
-            if self.found.len() > self.limit + 1 {
-                self.found.pop_last();
+            self.metrics.inspected_traces += batch.len() as u64;
+            let lookups = batch.iter().map(|id| self.store.trace(self.tenant, *id));
+            let traces = futures::future::join_all(lookups).await;
+            for (id, spans) in batch.into_iter().zip(traces) {
+                let spans = trace_spans(spans?);
+                let Some(summary) = judge(self.request, &self.eval, id, &spans) else {
+                    continue;
+                };
+                let key = Key::of(self.request.order, &summary);
+                if self.after.is_some_and(|after| key >= after) {
+                    continue;
+                }
+                self.found.insert(std::cmp::Reverse(key), summary);
+                if self.found.len() > self.limit + 1 {
+                    self.found.pop_last();
+                }
             }
         }
         self.pending = rest;

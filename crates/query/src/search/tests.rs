@@ -730,6 +730,12 @@ mod engine_vs_scan {
             (0i64..4).prop_map(|n| format!("span.n = {n}")),
             (0i64..4).prop_map(|n| format!("span.n > {n}")),
             Just("span.n = nil".to_owned()),
+            (0i64..4).prop_map(|n| format!(".n = {n}")),
+            (0i64..4).prop_map(|n| format!("resource.n = {n}")),
+            Just("span.even = true".to_owned()),
+            Just(".even = false".to_owned()),
+            (0i64..2).prop_map(|n| format!("span.half = {n}")),
+            Just("span.half = 0.5".to_owned()),
             Just(r#"span.http.route = "/a""#.to_owned()),
             Just(r#"span.http.route != "/a""#.to_owned()),
             Just("span.http.route = 7".to_owned()),
@@ -781,7 +787,12 @@ mod engine_vs_scan {
                         b = b.error("x");
                     }
                     if let Some(n) = n {
-                        b = b.attr("n", AnyValue::Int(n));
+                        // An int, a bool and a double (integral for even n) for the
+                        // attribute index's value rules.
+                        b = b
+                            .attr("n", AnyValue::Int(n))
+                            .attr("even", AnyValue::Bool(n % 2 == 0))
+                            .attr("half", AnyValue::Double(n as f64 / 2.0));
                     }
                     match route {
                         Some(0) => b = b.attr("http.route", str_v("/a")),

@@ -4,7 +4,7 @@ use clew_model::TenantId;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
-use super::{BLOOM_FILE, BlockError, BlockMeta, DATA_FILE, block_path, delete_block};
+use super::{BLOOM_FILE, BlockError, BlockMeta, DATA_FILE, INDEX_FILE, block_path, delete_block};
 
 /// `<tenant>/quarantine/<id>/`: where damaged blocks are moved, out of every listing.
 pub fn quarantine_prefix(tenant: &TenantId, id: &str) -> Path {
@@ -65,7 +65,11 @@ pub async fn check_sizes(store: &dyn ObjectStore, meta: &BlockMeta) -> Result<()
         .list_with_delimiter(Some(&folder))
         .await
         .map_err(|e| BlockError::store("list", &folder, e))?;
-    for (file, expected) in [(DATA_FILE, meta.data_bytes), (BLOOM_FILE, meta.bloom_bytes)] {
+    let mut files = vec![(DATA_FILE, meta.data_bytes), (BLOOM_FILE, meta.bloom_bytes)];
+    if meta.index_bytes > 0 {
+        files.push((INDEX_FILE, meta.index_bytes));
+    }
+    for (file, expected) in files {
         let path = block_path(&meta.tenant, &meta.id, file);
         let found = listing
             .objects

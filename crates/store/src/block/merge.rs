@@ -24,11 +24,12 @@ use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
 
 use super::bloom::Bloom;
+use super::index::IndexBuilder;
 use super::meta::{self, BlockMeta, FORMAT_VERSION, Provenance};
 use super::read::BlockReader;
 use super::schema as s;
 use super::source::ObjectSource;
-use super::write::{new_block_id, put, validate, writer_properties};
+use super::write::{new_block_id, put, put_index, validate, writer_properties};
 use super::{BLOOM_FILE, BlockError, BlockOptions, DATA_FILE, META_FILE, block_path};
 
 /// Batch sizes of the merge: the defaults, or tiny ones in tests so that every boundary
@@ -128,6 +129,7 @@ pub(crate) async fn merge_blocks_tuned(
     let bloom_bytes = bloom.len() as u64;
     put(store.as_ref(), &block_path(tenant, &id, BLOOM_FILE), bloom).await?;
     crate::faults::crash_point("block.bloom_written");
+    let index_bytes = put_index(store.as_ref(), tenant, &id, merged.index).await?;
     let summary = merged.summary;
     let meta = BlockMeta {
         id: id.clone(),
@@ -138,9 +140,10 @@ pub(crate) async fn merge_blocks_tuned(
         end_max: UnixNanos(summary.end_max),
         span_count: summary.span_count,
         trace_count: summary.trace_count,
-        size_bytes: merged.data_bytes + bloom_bytes,
+        size_bytes: merged.data_bytes + bloom_bytes + index_bytes,
         data_bytes: merged.data_bytes,
         bloom_bytes,
+        index_bytes,
         row_groups: merged.row_groups,
         services: summary.services.into_iter().collect(),
         operations: summary.operations.into_iter().collect(),
@@ -164,6 +167,7 @@ struct Merged {
     data_bytes: u64,
     row_groups: u32,
     bloom: Bloom,
+    index: Option<Vec<u8>>,
     summary: Summary,
 }
 
@@ -348,6 +352,7 @@ struct Output {
     path: Path,
     summary: Summary,
     bloom: Bloom,
+    index: Option<IndexBuilder>,
 }
 
 impl Output {
@@ -369,6 +374,11 @@ impl Output {
             self.summary
                 .add(&batch, &mut self.bloom)
                 .map_err(|e| BlockError::corrupt(&self.path, e))?;
+            if let Some(index) = &mut self.index {
+                index
+                    .add(&batch)
+                    .map_err(|e| BlockError::corrupt(&self.path, e))?;
+            }
             self.writer
                 .write(&batch)
                 .await
@@ -435,6 +445,11 @@ async fn merge_data(
         path: data_path.clone(),
         summary: Summary::new(),
         bloom,
+        index: options
+            .attribute_index
+            .then(|| IndexBuilder::new(options.zstd_level))
+            .transpose()
+            .map_err(|e| BlockError::parquet(&data_path, e))?,
     };
     let result = merge_rows(&mut cursors, &mut out).await;
     let finished = match result {
@@ -446,12 +461,23 @@ async fn merge_data(
         Err(e) => Err(e),
     };
     match finished {
-        Ok(file_meta) => Ok(Merged {
-            data_bytes: out.writer.bytes_written() as u64,
-            row_groups: u32::try_from(file_meta.num_row_groups()).unwrap_or(u32::MAX),
-            bloom: out.bloom,
-            summary: out.summary,
-        }),
+        Ok(file_meta) => {
+            // The data is uploaded; a failure here leaves a block without meta.json, cleaned
+            // up as incomplete.
+            let index = out
+                .index
+                .take()
+                .map(IndexBuilder::finish)
+                .transpose()
+                .map_err(|e| BlockError::parquet(&data_path, e))?;
+            Ok(Merged {
+                data_bytes: out.writer.bytes_written() as u64,
+                row_groups: u32::try_from(file_meta.num_row_groups()).unwrap_or(u32::MAX),
+                bloom: out.bloom,
+                index,
+                summary: out.summary,
+            })
+        }
         Err(e) => {
             // Drop the parts uploaded so far; a crash instead leaves them in the block's
             // folder, which has no meta.json and is cleaned up as an incomplete block.

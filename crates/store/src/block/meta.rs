@@ -25,11 +25,13 @@ pub struct BlockMeta {
     pub end_max: UnixNanos,
     pub span_count: u64,
     pub trace_count: u64,
-    /// `data_bytes + bloom_bytes`.
+    /// `data_bytes + bloom_bytes + index_bytes`.
     pub size_bytes: u64,
     /// Size of `data.parquet` (readers use it to fetch the footer without a HEAD request).
     pub data_bytes: u64,
     pub bloom_bytes: u64,
+    /// Size of `index.parquet`; 0 when the block has no attribute index.
+    pub index_bytes: u64,
     pub row_groups: u32,
     /// Sorted, distinct `service.name`s (`unknown_service` when absent).
     pub services: Vec<String>,
@@ -68,6 +70,8 @@ struct MetaJsonV1 {
     size_bytes: u64,
     data_bytes: u64,
     bloom_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    index_bytes: u64,
     row_groups: u32,
     services: Vec<String>,
     operations: Vec<OperationJson>,
@@ -92,6 +96,10 @@ struct VersionOnly {
     format_version: u32,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn kind_name(kind: SpanKind) -> &'static str {
     match kind {
         SpanKind::Unspecified => "unspecified",
@@ -113,6 +121,7 @@ pub(crate) fn encode(meta: &BlockMeta) -> Vec<u8> {
         size_bytes: meta.size_bytes,
         data_bytes: meta.data_bytes,
         bloom_bytes: meta.bloom_bytes,
+        index_bytes: meta.index_bytes,
         row_groups: meta.row_groups,
         services: meta.services.clone(),
         operations: meta
@@ -175,6 +184,7 @@ pub(crate) fn decode(
         size_bytes: json.size_bytes,
         data_bytes: json.data_bytes,
         bloom_bytes: json.bloom_bytes,
+        index_bytes: json.index_bytes,
         row_groups: json.row_groups,
         services: json.services,
         operations,

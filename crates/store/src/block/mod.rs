@@ -5,13 +5,14 @@
 //! ```text
 //! <tenant>/blocks/<id>/data.parquet   spans sorted by (trace id, start, span id), zstd
 //! <tenant>/blocks/<id>/bloom          trace-id bloom filter (see `bloom.rs` for the format)
+//! <tenant>/blocks/<id>/index.parquet  attribute value → rows (`index.rs`; optional, ADR 9)
 //! <tenant>/blocks/<id>/meta.json      written last: a block without it is incomplete
 //! ```
 //! Ids are 32 lowercase hex digits, 12 of milliseconds since the epoch then 20 random, so
 //! they sort by creation time and never collide in practice.
 //!
 //! # Crash safety
-//! [`write_block`] puts the data and the bloom filter first and `meta.json` last;
+//! [`write_block`] puts the data, the bloom filter and the index first and `meta.json` last;
 //! [`delete_block`] removes `meta.json` first. So a block is visible ([`list_blocks`]) only
 //! while all of its parts exist; a crash at any point leaves at most an incomplete folder,
 //! which [`list_blocks`] reports in [`BlockList::incomplete`] for the caller to clean up.
@@ -34,6 +35,7 @@
 mod bloom;
 mod cache;
 mod housekeeping;
+mod index;
 mod merge;
 mod meta;
 mod read;
@@ -57,7 +59,7 @@ pub use housekeeping::{
 pub use merge::merge_blocks;
 pub use meta::{BlockMeta, FORMAT_VERSION, Provenance};
 pub use read::BlockReader;
-pub(crate) use schema::dedicated_string_column;
+pub(crate) use schema::{SERVICE_NAME_KEY, dedicated_string_column};
 pub use write::{write_block, write_block_sorted, write_block_with};
 
 use object_store::{ObjectStore, ObjectStoreExt as _};
@@ -66,6 +68,8 @@ use object_store::{ObjectStore, ObjectStoreExt as _};
 pub const DATA_FILE: &str = "data.parquet";
 /// Name of the bloom filter inside a block folder.
 pub const BLOOM_FILE: &str = "bloom";
+/// Name of the attribute index inside a block folder (absent when not written).
+pub const INDEX_FILE: &str = "index.parquet";
 /// Name of the metadata file inside a block folder; written last, deleted first.
 pub const META_FILE: &str = "meta.json";
 
@@ -82,6 +86,9 @@ pub struct BlockOptions {
     pub zstd_level: i32,
     /// Bloom filter false-positive rate, in (0, 1).
     pub bloom_false_positive_rate: f64,
+    /// Whether to write the attribute index (`index.parquet`), which lets searches on
+    /// attribute values read only the rows that have them.
+    pub attribute_index: bool,
 }
 
 impl Default for BlockOptions {
@@ -91,6 +98,7 @@ impl Default for BlockOptions {
             page_rows: 1_000,
             zstd_level: 3,
             bloom_false_positive_rate: 0.01,
+            attribute_index: true,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! store's [`BlockCache`] and are fetched again when evicted. Reads fetch only the row
 //! groups, pages and columns a lookup or search needs.
 
-use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, Float64Array, Int64Array,
@@ -29,10 +29,11 @@ use prost::Message as _;
 
 use super::bloom::Bloom;
 use super::cache::BlockCache;
+use super::index;
 use super::meta::BlockMeta;
 use super::schema::{self as s, HOT, HotType};
 use super::source::ObjectSource;
-use super::{BLOOM_FILE, BlockError, DATA_FILE, block_path};
+use super::{BLOOM_FILE, BlockError, DATA_FILE, INDEX_FILE, block_path};
 use crate::filter::SpanFilter;
 use crate::scan::{Hits, ScanStats, SpanParts, SpanScan, TraceHit};
 
@@ -238,6 +239,21 @@ impl BlockReader {
         ),
         BlockError,
     > {
+        self.stream_builder_counted(cached, None).await
+    }
+
+    /// [`BlockReader::stream_builder`] that adds the bytes it reads to `counter`.
+    async fn stream_builder_counted(
+        &self,
+        cached: bool,
+        counter: Option<Arc<AtomicU64>>,
+    ) -> Result<
+        (
+            ParquetRecordBatchStreamBuilder<ObjectSource>,
+            ArrowReaderMetadata,
+        ),
+        BlockError,
+    > {
         let metadata = self.metadata().await?;
         let mut reader = ObjectSource::new(
             Arc::clone(&self.store),
@@ -246,6 +262,9 @@ impl BlockReader {
         );
         if cached {
             reader = reader.with_cache(Arc::clone(&self.cache), Arc::clone(&self.data_key));
+        }
+        if let Some(counter) = counter {
+            reader = reader.with_counter(counter);
         }
         let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata.clone())
             .with_batch_size(BATCH_ROWS);
@@ -353,30 +372,47 @@ impl BlockReader {
         if !hinted(&|h| self.meta_admits(h)) {
             return Ok((Vec::new(), ScanStats::default()));
         }
-        let groups: Vec<usize> = (0..self.groups.len())
+        let mut groups: Vec<usize> = (0..self.groups.len())
             .filter(|g| hinted(&|h| self.groups[*g].admits(h)))
             .collect();
         if groups.is_empty() {
             return Ok((Vec::new(), ScanStats::default()));
         }
         let columns = part_columns(scan.parts);
-        let (builder, metadata) = self.stream_builder(false).await?;
-        let roots: HashSet<usize> = columns.iter().filter_map(|c| s::root_index(c)).collect();
-        let schema = metadata.parquet_schema();
+        let read_bytes = Arc::new(AtomicU64::new(0));
+        let (builder, metadata) = self
+            .stream_builder_counted(false, Some(Arc::clone(&read_bytes)))
+            .await?;
+        let spans: u64 = groups
+            .iter()
+            .map(|&g| u64::try_from(metadata.metadata().row_group(g).num_rows()).unwrap_or(0))
+            .sum();
         let mut bytes = 0u64;
-        let mut spans = 0u64;
-        for &g in &groups {
-            let group = metadata.metadata().row_group(g);
-            spans += u64::try_from(group.num_rows()).unwrap_or(0);
-            for (i, chunk) in group.columns().iter().enumerate() {
-                if roots.contains(&schema.get_column_root_idx(i)) {
-                    bytes += u64::try_from(chunk.compressed_size()).unwrap_or(0);
-                }
+        let mut selection = None;
+        if let Some(asked) = index_terms(&scan.hints).filter(|_| self.meta.index_bytes > 0) {
+            let lookup = self.index_lookup(asked.keys).await?;
+            bytes += lookup.bytes;
+            let slots = candidate_slots(&asked.hints, &lookup.slots);
+            let first_rows = first_rows(&metadata);
+            let (kept, rows_selected) =
+                select_rows(&groups, &first_rows, &slots, lookup.rows_per_slot);
+            if kept.is_empty() {
+                let stats = ScanStats {
+                    spans,
+                    bytes,
+                    block_read: true,
+                };
+                return Ok((Vec::new(), stats));
             }
+            groups = kept;
+            selection = Some(rows_selected);
         }
         let mut builder = builder
             .with_row_groups(groups)
             .with_projection(mask(&metadata, &columns));
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
         if hints_read_columns(&scan.hints) {
             // Late materialisation: the hinted columns are decoded first, and the rest
             // (attribute lists above all) only for rows some hint admits.
@@ -413,12 +449,25 @@ impl BlockReader {
                 hits.into_vec(),
                 ScanStats {
                     spans,
-                    bytes,
+                    bytes: bytes + read_bytes.load(Ordering::Relaxed),
                     block_read: true,
                 },
             ))
         })
         .await
+    }
+
+    /// The rows of the block's attribute index for each of `keys` (see `index.rs`).
+    async fn index_lookup(&self, keys: Vec<Vec<u8>>) -> Result<index::Lookup, BlockError> {
+        let path = block_path(&self.meta.tenant, &self.meta.id, INDEX_FILE);
+        let source = index::IndexSource {
+            store: Arc::clone(&self.store),
+            key: Arc::from(path.as_ref()),
+            path: path.clone(),
+            size: self.meta.index_bytes,
+            cache: Arc::clone(&self.cache),
+        };
+        guarded(&path, async move { source.lookup(&keys).await }).await
     }
 
     /// False when the meta proves that no span of the block meets `f`.
@@ -437,6 +486,164 @@ impl BlockReader {
         };
         time_ok && op_ok
     }
+}
+
+/// What a scan asks of an attribute index: distinct encoded terms, and per hint, per
+/// term, which of them it accepts (a span-or-resource term accepts two).
+#[derive(Debug, PartialEq, Eq)]
+struct IndexTerms {
+    keys: Vec<Vec<u8>>,
+    hints: Vec<Vec<Vec<usize>>>,
+}
+
+/// The index terms of every hint, or `None` when some hint has none the index answers:
+/// that hint could admit any row, so the index cannot narrow the scan.
+fn index_terms(hints: &[SpanFilter]) -> Option<IndexTerms> {
+    if hints.is_empty() {
+        return None;
+    }
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut per_hint = Vec::with_capacity(hints.len());
+    for hint in hints {
+        let mut terms = Vec::new();
+        for term in &hint.terms {
+            let Some(alternatives) = index::term_keys(term) else {
+                continue;
+            };
+            let ids = alternatives
+                .into_iter()
+                .map(|k| match keys.iter().position(|x| *x == k) {
+                    Some(i) => i,
+                    None => {
+                        keys.push(k);
+                        keys.len() - 1
+                    }
+                })
+                .collect();
+            terms.push(ids);
+        }
+        if terms.is_empty() {
+            return None;
+        }
+        per_hint.push(terms);
+    }
+    Some(IndexTerms {
+        keys,
+        hints: per_hint,
+    })
+}
+
+/// Slots, ascending, that hold every term of some hint; `rows[k]` are the (ascending) slots
+/// of key `k`. A slot holding two terms may hold them in different rows: the scan's row
+/// filter and matcher still judge each row.
+fn candidate_slots(hints: &[Vec<Vec<usize>>], rows: &[Vec<u32>]) -> Vec<u32> {
+    let empty = Vec::new();
+    let mut out: Vec<u32> = Vec::new();
+    for terms in hints {
+        let mut met: Option<Vec<u32>> = None;
+        for alternatives in terms {
+            let mut any: Vec<u32> = alternatives
+                .iter()
+                .flat_map(|&k| rows.get(k).unwrap_or(&empty).iter().copied())
+                .collect();
+            if alternatives.len() > 1 {
+                any.sort_unstable();
+                any.dedup();
+            }
+            met = Some(match met {
+                None => any,
+                Some(prev) => intersect(&prev, &any),
+            });
+        }
+        out.extend(met.unwrap_or_default());
+    }
+    if hints.len() > 1 {
+        out.sort_unstable();
+        out.dedup();
+    }
+    out
+}
+
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(*x);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Each row group's first row and row count.
+fn first_rows(metadata: &ArrowReaderMetadata) -> Vec<(u64, u64)> {
+    let mut next = 0u64;
+    metadata
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| {
+            let n = u64::try_from(g.num_rows()).unwrap_or(0);
+            let first = next;
+            next += n;
+            (first, n)
+        })
+        .collect()
+}
+
+/// Of `groups` (ascending), those overlapping some of `slots` (ascending; slot `k` is rows
+/// `k × per_slot .. (k + 1) × per_slot` of the block), and a selection of exactly the slots'
+/// rows over the groups kept.
+fn select_rows(
+    groups: &[usize],
+    bounds: &[(u64, u64)],
+    slots: &[u32],
+    per_slot: u32,
+) -> (Vec<usize>, RowSelection) {
+    let per_slot = u64::from(per_slot.max(1));
+    let mut kept = Vec::new();
+    let mut selectors = Vec::new();
+    for &g in groups {
+        let Some(&(first, n)) = bounds.get(g) else {
+            continue;
+        };
+        let end = first + n;
+        // Slots that end after the group starts and start before it ends.
+        let lo = slots.partition_point(|&k| (u64::from(k) + 1) * per_slot <= first);
+        let hi = slots.partition_point(|&k| u64::from(k) * per_slot < end);
+        let Some(inside) = slots.get(lo..hi).filter(|k| !k.is_empty()) else {
+            continue;
+        };
+        kept.push(g);
+        let mut at = first;
+        let mut run = 0u64;
+        for &k in inside {
+            let from = (u64::from(k) * per_slot).max(first);
+            let to = ((u64::from(k) + 1) * per_slot).min(end);
+            if from > at {
+                if run > 0 {
+                    selectors.push(RowSelector::select(run as usize));
+                    run = 0;
+                }
+                selectors.push(RowSelector::skip((from - at) as usize));
+                at = from;
+            }
+            run += to - at;
+            at = to;
+        }
+        if run > 0 {
+            selectors.push(RowSelector::select(run as usize));
+        }
+        if end > at {
+            selectors.push(RowSelector::skip((end - at) as usize));
+        }
+    }
+    (kept, RowSelection::from(selectors))
 }
 
 /// Whether some hint has a condition a row filter can test (see [`hint_filter`]).
@@ -687,7 +894,7 @@ fn trace_id_at(a: &FixedSizeBinaryArray, row: usize) -> Result<TraceId, String> 
     TraceId::from_slice(a.value(row)).map_err(|e| e.to_string())
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
+pub(super) fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
     batch
         .column_by_name(name)
         .and_then(|a| a.as_any().downcast_ref::<T>())
@@ -702,7 +909,7 @@ fn child<'a, T: 'static>(array: &'a StructArray, name: &str) -> Result<&'a T, St
 }
 
 /// The bounds of row `row`'s list, checked against the values' length.
-fn list_range(
+pub(super) fn list_range(
     list: &ListArray,
     row: usize,
     values_len: usize,
@@ -731,19 +938,19 @@ fn struct_values(list: &ListArray) -> Result<&StructArray, String> {
 }
 
 /// A `list<kv>` column.
-struct KvCols<'a> {
-    list: &'a ListArray,
-    key: &'a StringArray,
-    ty: &'a UInt8Array,
-    str: &'a StringArray,
-    int: &'a Int64Array,
-    double: &'a Float64Array,
-    boolean: &'a BooleanArray,
+pub(super) struct KvCols<'a> {
+    pub(super) list: &'a ListArray,
+    pub(super) key: &'a StringArray,
+    pub(super) ty: &'a UInt8Array,
+    pub(super) str: &'a StringArray,
+    pub(super) int: &'a Int64Array,
+    pub(super) double: &'a Float64Array,
+    pub(super) boolean: &'a BooleanArray,
     bytes: &'a BinaryArray,
 }
 
 impl<'a> KvCols<'a> {
-    fn new(list: &'a ListArray) -> Result<Self, String> {
+    pub(super) fn new(list: &'a ListArray) -> Result<Self, String> {
         let values = struct_values(list)?;
         Ok(Self {
             list,

@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::FutureExt as _;
@@ -30,6 +31,8 @@ pub(crate) struct ObjectSource {
     /// (footers, which the metadata cache holds decoded, and whole-file scans such as
     /// compaction, which would only push hot pages out).
     cache: Option<(Arc<BlockCache>, Arc<str>)>,
+    /// Adds up the bytes of the ranges read (from the store or the cache), when set.
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl ObjectSource {
@@ -39,6 +42,19 @@ impl ObjectSource {
             path,
             size,
             cache: None,
+            counter: None,
+        }
+    }
+
+    /// Counts the bytes of every range read into `counter`.
+    pub(crate) fn with_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.counter = Some(counter);
+        self
+    }
+
+    fn count(&self, bytes: u64) {
+        if let Some(c) = &self.counter {
+            c.fetch_add(bytes, Ordering::Relaxed);
         }
     }
 
@@ -70,6 +86,7 @@ fn external(e: object_store::Error) -> ParquetError {
 impl AsyncFileReader for ObjectSource {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
         async move {
+            self.count(range.end.saturating_sub(range.start));
             if let Some((cache, file)) = &self.cache
                 && let Some(bytes) = cache.range(file, &range)
             {
@@ -91,6 +108,7 @@ impl AsyncFileReader for ObjectSource {
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
         async move {
+            self.count(ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum());
             let Some((cache, file)) = &self.cache else {
                 let out = self
                     .store

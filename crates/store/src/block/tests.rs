@@ -15,7 +15,7 @@ use proptest::prelude::*;
 
 use super::write::sort_and_dedup;
 use super::*;
-use crate::filter::SpanFilter;
+use crate::filter::{AttributeTerm, SpanFilter, TermScope, TermValue};
 
 fn tenant() -> TenantId {
     TenantId::new("t1").unwrap()
@@ -74,6 +74,7 @@ fn arb_hot_value() -> impl Strategy<Value = AnyValue> {
     prop_oneof![
         3 => "(GET|POST|api|db)".prop_map(AnyValue::String),
         2 => (100i64..600).prop_map(AnyValue::Int),
+        1 => (100i64..103).prop_map(|i| AnyValue::Double(i as f64)),
         1 => arb_value(),
     ]
 }
@@ -215,6 +216,21 @@ fn arb_spans() -> impl Strategy<Value = Vec<SpanRecord>> {
     })
 }
 
+/// Terms on the keys and values spans are made of (index lookups hit and miss).
+fn arb_term() -> impl Strategy<Value = AttributeTerm> {
+    let scope = prop_oneof![
+        Just(TermScope::Span),
+        Just(TermScope::Resource),
+        Just(TermScope::SpanOrResource),
+    ];
+    let value = prop_oneof![
+        "(GET|POST|api|db|x)".prop_map(TermValue::Str),
+        (99i64..104).prop_map(TermValue::Int),
+        any::<bool>().prop_map(TermValue::Bool),
+    ];
+    (scope, arb_key(), value).prop_map(|(scope, key, value)| AttributeTerm { scope, key, value })
+}
+
 fn arb_filter() -> impl Strategy<Value = SpanFilter> {
     let svc = proptest::option::of(prop_oneof![
         Just("api".to_owned()),
@@ -234,10 +250,11 @@ fn arb_filter() -> impl Strategy<Value = SpanFilter> {
         ),
         0..2,
     );
+    let terms = proptest::collection::vec(arb_term(), 0..3);
     (
         (svc, op, proptest::option::of(arb_kind())),
         proptest::option::of((0i32..3).prop_map(StatusCode::from_i32)),
-        attrs,
+        (attrs, terms),
         (
             proptest::option::of(0u64..60),
             proptest::option::of(0u64..60),
@@ -246,7 +263,12 @@ fn arb_filter() -> impl Strategy<Value = SpanFilter> {
         ),
     )
         .prop_map(
-            |((service, operation, kind), status, attributes, (dmin, dmax, smin, smax))| {
+            |(
+                (service, operation, kind),
+                status,
+                (attributes, terms),
+                (dmin, dmax, smin, smax),
+            )| {
                 SpanFilter {
                     service,
                     operation,
@@ -254,6 +276,7 @@ fn arb_filter() -> impl Strategy<Value = SpanFilter> {
                     status,
                     attributes,
                     span_strings: Vec::new(),
+                    terms,
                     min_duration: dmin.map(DurationNanos),
                     max_duration: dmax.map(DurationNanos),
                     start_min: smin.map(UnixNanos),
@@ -345,7 +368,10 @@ fn check_meta(meta: &BlockMeta, traces: &BTreeMap<TraceId, Vec<SpanRecord>>) {
         })
         .collect();
     assert_eq!(meta.operations, ops.into_iter().collect::<Vec<_>>());
-    assert_eq!(meta.size_bytes, meta.data_bytes + meta.bloom_bytes);
+    assert_eq!(
+        meta.size_bytes,
+        meta.data_bytes + meta.bloom_bytes + meta.index_bytes
+    );
 }
 
 // ---- properties ----
@@ -381,6 +407,84 @@ proptest! {
             for filter in &filters {
                 let got = scan_ids(&reader, filter).await.unwrap();
                 assert_eq!(got, naive_ids(&traces, filter), "{filter:?}");
+            }
+        });
+    }
+}
+
+/// Terms made from the attributes the spans do have, so that index lookups hit.
+fn terms_of(spans: &[SpanRecord]) -> Vec<AttributeTerm> {
+    let mut out = Vec::new();
+    let mut add = |scope, kv: &KeyValue| {
+        let value = match &kv.value {
+            AnyValue::String(s) => TermValue::Str(s.clone()),
+            AnyValue::Int(i) => TermValue::Int(*i),
+            AnyValue::Double(d) if d.fract() == 0.0 && d.abs() < 1e15 => TermValue::Int(*d as i64),
+            AnyValue::Bool(b) => TermValue::Bool(*b),
+            _ => return,
+        };
+        out.push(AttributeTerm {
+            scope,
+            key: kv.key.clone(),
+            value,
+        });
+    };
+    for rec in spans {
+        for kv in &rec.span.attributes {
+            add(TermScope::Span, kv);
+            add(TermScope::SpanOrResource, kv);
+        }
+        for kv in &rec.resource.attributes {
+            add(TermScope::Resource, kv);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Scans narrowed by the attribute index find exactly the traces a brute-force check of
+    /// the same terms finds: single terms the spans have, pairs, and hints side by side.
+    #[test]
+    fn index_narrowed_scans_equal_brute_force(
+        spans in arb_spans(),
+        row_group_spans in 1usize..8,
+        picks in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..6),
+    ) {
+        rt().block_on(async {
+            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            let options = BlockOptions { row_group_spans, ..BlockOptions::default() };
+            let meta = write_block(store.as_ref(), &tenant(), spans.clone(), &options).await.unwrap();
+            assert!(meta.index_bytes > 0);
+            let traces = expected_traces(&spans);
+            let reader = BlockReader::open(Arc::clone(&store), meta).await.unwrap();
+            let terms = terms_of(&spans);
+            if terms.is_empty() {
+                return;
+            }
+            for (a, b) in &picks {
+                let one = SpanFilter { terms: vec![a.get(&terms).clone()], ..SpanFilter::default() };
+                let two = SpanFilter {
+                    terms: vec![a.get(&terms).clone(), b.get(&terms).clone()],
+                    ..SpanFilter::default()
+                };
+                for filter in [&one, &two] {
+                    let want = naive_ids(&traces, filter);
+                    assert_eq!(scan_ids(&reader, filter).await.unwrap(), want, "{filter:?}");
+                }
+                let f1 = one.clone();
+                let f2 = two.clone();
+                let scan = crate::scan::SpanScan {
+                    parts: crate::scan::SpanParts::ALL,
+                    hints: vec![two.clone(), one.clone()],
+                    matcher: Arc::new(move |r| u64::from(f1.matches(r)) | u64::from(f2.matches(r)) << 1),
+                };
+                let (hits, _) = reader.scan(&scan).await.unwrap();
+                let got: BTreeSet<TraceId> = hits.iter().map(|h| h.trace_id).collect();
+                let mut want = naive_ids(&traces, &one);
+                want.extend(naive_ids(&traces, &two));
+                assert_eq!(got, want);
             }
         });
     }
@@ -577,6 +681,15 @@ async fn damaged_blocks_give_errors_not_panics() {
                 ..SpanFilter::default()
             };
             scan_ids(&reader, &with_attrs).await?;
+            let with_term = SpanFilter {
+                terms: vec![AttributeTerm {
+                    scope: TermScope::Span,
+                    key: "http.route".into(),
+                    value: TermValue::Str("/x".into()),
+                }],
+                ..SpanFilter::default()
+            };
+            scan_ids(&reader, &with_term).await?;
             reader.all_spans().await?;
             Ok::<_, BlockError>(())
         }
@@ -606,6 +719,27 @@ async fn damaged_blocks_give_errors_not_panics() {
         let _ = exercise(meta.clone()).await;
     }
     mem.put(&data_path, data.clone().into()).await.unwrap();
+    exercise(meta.clone()).await.unwrap();
+    // The attribute index, truncated and flipped.
+    let index_path = block_path(&t, &meta.id, INDEX_FILE);
+    let index = store.get(&index_path).await.unwrap().bytes().await.unwrap();
+    let mut failures = 0;
+    for cut in (0..index.len()).step_by((index.len() / 40).max(1)) {
+        let mut m = meta.clone();
+        m.index_bytes = cut as u64;
+        mem.put(&index_path, index.slice(..cut).into())
+            .await
+            .unwrap();
+        failures += usize::from(exercise(m).await.is_err());
+    }
+    assert!(failures > 0);
+    for at in (0..index.len()).step_by((index.len() / 80).max(1)) {
+        let mut bad = index.to_vec();
+        bad[at] ^= 0x5a;
+        mem.put(&index_path, bad.into()).await.unwrap();
+        let _ = exercise(meta.clone()).await;
+    }
+    mem.put(&index_path, index.clone().into()).await.unwrap();
     exercise(meta.clone()).await.unwrap();
 
     // A damaged bloom filter is reported as corrupt.
@@ -1140,6 +1274,15 @@ async fn check_merge(
         .await
         .unwrap();
     assert_eq!(single.row_groups, merged.row_groups);
+    // The same attribute index entries (runs may be cut elsewhere).
+    let index = |id: &str| block_path(&tenant(), id, INDEX_FILE);
+    let merged_index = store.get(&index(&merged.id)).await.unwrap().bytes().await;
+    let single_index = store.get(&index(&single.id)).await.unwrap().bytes().await;
+    assert_eq!(
+        super::index::entries(merged_index.unwrap()),
+        super::index::entries(single_index.unwrap())
+    );
+    assert!(merged.index_bytes > 0);
     for (id, spans) in &traces {
         assert!(reader.may_contain(*id));
         assert_eq!(&reader.trace(*id).await.unwrap(), spans);

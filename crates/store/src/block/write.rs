@@ -21,9 +21,10 @@ use parquet::schema::types::ColumnPath;
 use prost::Message as _;
 
 use super::bloom::Bloom;
+use super::index::IndexBuilder;
 use super::meta::{self, BlockMeta, FORMAT_VERSION, Provenance};
 use super::schema::{self as s, HOT, HotType};
-use super::{BLOOM_FILE, BlockError, BlockOptions, DATA_FILE, META_FILE, block_path};
+use super::{BLOOM_FILE, BlockError, BlockOptions, DATA_FILE, INDEX_FILE, META_FILE, block_path};
 
 /// Encoded size at which a record batch is cut short of `row_group_spans` rows, so that no
 /// Arrow array comes near its 2 GiB offset limit however large the spans are.
@@ -116,6 +117,7 @@ async fn put_block(
     let Encoded {
         data,
         bloom,
+        index,
         row_groups,
         summary,
     } = encoded;
@@ -126,6 +128,7 @@ async fn put_block(
     crate::faults::crash_point("block.data_written");
     put(store, &block_path(tenant, &id, BLOOM_FILE), bloom).await?;
     crate::faults::crash_point("block.bloom_written");
+    let index_bytes = put_index(store, tenant, &id, index).await?;
     let meta = BlockMeta {
         id: id.clone(),
         tenant: tenant.clone(),
@@ -135,9 +138,10 @@ async fn put_block(
         end_max: summary.end_max,
         span_count: summary.span_count,
         trace_count: summary.trace_count,
-        size_bytes: data_bytes + bloom_bytes,
+        size_bytes: data_bytes + bloom_bytes + index_bytes,
         data_bytes,
         bloom_bytes,
+        index_bytes,
         row_groups,
         services: summary.services.into_iter().collect(),
         operations: summary.operations.into_iter().collect(),
@@ -151,6 +155,21 @@ async fn put_block(
     )
     .await?;
     Ok(meta)
+}
+
+/// Puts the attribute index, if any; returns its size (0 without).
+pub(crate) async fn put_index(
+    store: &dyn ObjectStore,
+    tenant: &TenantId,
+    id: &str,
+    index: Option<Vec<u8>>,
+) -> Result<u64, BlockError> {
+    let Some(index) = index else {
+        return Ok(0);
+    };
+    let bytes = index.len() as u64;
+    put(store, &block_path(tenant, id, INDEX_FILE), index).await?;
+    Ok(bytes)
 }
 
 pub(crate) fn validate(options: &BlockOptions) -> Result<(), BlockError> {
@@ -210,6 +229,7 @@ struct Summary {
 struct Encoded {
     data: Vec<u8>,
     bloom: Vec<u8>,
+    index: Option<Vec<u8>>,
     row_groups: u32,
     summary: Summary,
 }
@@ -255,6 +275,11 @@ fn encode_sorted(
     let props = writer_properties(options)?;
     let mut writer = ArrowWriter::try_new(Vec::new(), s::schema(), Some(props))
         .map_err(|e| BlockError::parquet(path, e))?;
+    let mut index = options
+        .attribute_index
+        .then(|| IndexBuilder::new(options.zstd_level))
+        .transpose()
+        .map_err(|e| BlockError::parquet(path, e))?;
     for spans in chunks {
         summary.add(&spans, &mut bloom);
         let mut rest = spans.as_slice();
@@ -268,6 +293,11 @@ fn encode_sorted(
             let (batch_rows, later) = rest.split_at(rows);
             rest = later;
             let batch = to_batch(batch_rows).map_err(|e| BlockError::arrow(path, e))?;
+            if let Some(index) = &mut index {
+                index
+                    .add(&batch)
+                    .map_err(|e| BlockError::corrupt(path, e))?;
+            }
             writer
                 .write(&batch)
                 .map_err(|e| BlockError::parquet(path, e))?;
@@ -280,9 +310,14 @@ fn encode_sorted(
     let row_groups = u32::try_from(file_meta.num_row_groups()).unwrap_or(u32::MAX);
     // `finish` wrote the footer; the buffer is complete.
     let data = std::mem::take(writer.inner_mut());
+    let index = index
+        .map(IndexBuilder::finish)
+        .transpose()
+        .map_err(|e| BlockError::parquet(path, e))?;
     Ok(Encoded {
         data,
         bloom: bloom.encode(),
+        index,
         row_groups,
         summary,
     })
