@@ -20,8 +20,8 @@ pub struct SpanFilter {
     /// Blocks test keys that have a dedicated column ([`is_dedicated_span_attribute`]) in
     /// their row filter, before decoding the attribute lists.
     pub span_strings: Vec<(String, String)>,
-    /// Each term must hold for some attribute of the span (any occurrence of its key). Blocks
-    /// with an attribute index read only the rows that have every term of some hint.
+    /// Each term must hold ([`AttributeTerm::holds`]). Blocks with an attribute index read
+    /// only the rows that have every term of some hint.
     pub terms: Vec<AttributeTerm>,
     /// Inclusive bounds on the matching span's duration.
     pub min_duration: Option<DurationNanos>,
@@ -77,6 +77,9 @@ pub enum TermScope {
 /// and their text forms are not canonical.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TermValue {
+    /// Met by a string attribute with this value, and by a bytes, array, map or empty
+    /// value whose [`AnyValue::to_display_string`] is this (query languages compare those
+    /// as their text).
     Str(String),
     /// Also met by a double attribute with this integral value (query languages compare
     /// numbers by value).
@@ -84,10 +87,12 @@ pub enum TermValue {
     Bool(bool),
 }
 
-/// "Some attribute `key` in `scope` equals `value`": a condition block attribute indexes
-/// answer without reading spans. It must not be made for the resource's `service.name`
-/// (use [`SpanFilter::service`]), nor for strings longer than [`MAX_TERM_STRING_BYTES`]:
-/// indexes leave both out.
+/// "The first attribute `key` in `scope` equals `value`" (TraceQL's rule for `span.key`):
+/// a condition that block attribute indexes answer exactly, without reading spans. For
+/// [`TermScope::SpanOrResource`] either scope's first may equal it, a superset of TraceQL's
+/// unscoped rule (the resource counts only when the span lacks the key). It must not be
+/// made for the resource's `service.name` (use [`SpanFilter::service`]), nor for strings
+/// longer than [`MAX_TERM_STRING_BYTES`]: indexes leave both out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttributeTerm {
     pub scope: TermScope,
@@ -109,15 +114,18 @@ impl AttributeTerm {
 
     /// Whether the span meets the term.
     pub fn holds(&self, rec: &SpanRecord) -> bool {
-        let any = |attrs: &[KeyValue]| {
+        let first = |attrs: &[KeyValue]| {
             attrs
                 .iter()
-                .any(|kv| kv.key == self.key && self.value.equals(&kv.value))
+                .find(|kv| kv.key == self.key)
+                .is_some_and(|kv| self.value.equals(&kv.value))
         };
         match self.scope {
-            TermScope::Span => any(&rec.span.attributes),
-            TermScope::Resource => any(&rec.resource.attributes),
-            TermScope::SpanOrResource => any(&rec.span.attributes) || any(&rec.resource.attributes),
+            TermScope::Span => first(&rec.span.attributes),
+            TermScope::Resource => first(&rec.resource.attributes),
+            TermScope::SpanOrResource => {
+                first(&rec.span.attributes) || first(&rec.resource.attributes)
+            }
         }
     }
 }
@@ -127,6 +135,13 @@ impl TermValue {
     pub(crate) fn equals(&self, value: &AnyValue) -> bool {
         match (self, value) {
             (TermValue::Str(a), AnyValue::String(b)) => a == b,
+            (
+                TermValue::Str(a),
+                v @ (AnyValue::Bytes(_)
+                | AnyValue::Array(_)
+                | AnyValue::KvList(_)
+                | AnyValue::Empty),
+            ) => v.to_display_string() == *a,
             (TermValue::Int(a), AnyValue::Int(b)) => a == b,
             (TermValue::Int(a), AnyValue::Double(d)) => integral(*d) == Some(*a),
             (TermValue::Bool(a), AnyValue::Bool(b)) => a == b,

@@ -19,10 +19,11 @@
 //! A term's bytes: the scope (`s` span, `r` resource), the key's length as a big-endian
 //! u32, the key, then the value: `s` and the UTF-8 string, `i` and the i64 big-endian, or
 //! `b` and one byte 0/1. Doubles with an integral value are indexed as that int, other
-//! doubles, bytes, arrays and maps not at all; nor strings longer than
-//! [`MAX_TERM_STRING_BYTES`] or the resource's `service.name` (a column of its own). Every
-//! occurrence of a key is indexed, once per row, so the index answers "some attribute
-//! equals", a superset of any first-occurrence rule.
+//! doubles not at all, bytes, arrays, maps and empty values as their display strings
+//! (TraceQL compares them so); strings longer than [`MAX_TERM_STRING_BYTES`] and the
+//! resource's `service.name` (a column of its own) are left out. Only the first attribute
+//! with a given key in each scope of a span is indexed, TraceQL's rule for `span.key`, so a
+//! lookup answers a scoped equality exactly.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -46,7 +47,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::BlockError;
 use super::cache::BlockCache;
-use super::read::{KvCols, column, list_range};
+use super::read::{KvCols, column, list_range, no_column};
 use super::schema::{self as s, HOT, HotType};
 use super::source::ObjectSource;
 use crate::filter::{AttributeTerm, MAX_TERM_STRING_BYTES, TermScope, TermValue, integral};
@@ -207,11 +208,16 @@ impl IndexBuilder {
         }
         for row in 0..batch.num_rows() {
             self.row_terms.clear();
+            let mut seen: Vec<&str> = Vec::new();
             for i in list_range(attributes.list, row, attributes.ty.len())? {
                 let key = attributes.key.value(i);
-                let value = if attributes.ty.value(i) == s::TYPE_COLUMN {
+                if seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
+                if attributes.ty.value(i) == s::TYPE_COLUMN {
                     let slot = HOT.iter().position(|(k, _, _)| *k == key);
-                    match slot {
+                    let value = match slot {
                         Some(slot) => {
                             if let Some(Some(a)) = hot_str.get(slot) {
                                 a.is_valid(row).then(|| ValueRef::Str(a.value(row)))
@@ -222,26 +228,23 @@ impl IndexBuilder {
                             }
                         }
                         None => None,
+                    };
+                    if let Some(value) = value {
+                        self.push_term(SCOPE_SPAN, key, value);
                     }
                 } else {
-                    indexed_value(&attributes, i)
-                };
-                if let Some(value) = value {
-                    self.push_term(SCOPE_SPAN, key, value);
+                    self.push_entry(SCOPE_SPAN, &attributes, i)?;
                 }
             }
+            seen.clear();
             for i in list_range(resource.list, row, resource.ty.len())? {
-                // The resource's `service.name` lives in its own column and is not indexed.
-                if resource.ty.value(i) == s::TYPE_COLUMN {
-                    continue;
-                }
                 let key = resource.key.value(i);
-                if key == s::SERVICE_NAME_KEY {
+                // The resource's `service.name` lives in its own column and is not indexed.
+                if key == s::SERVICE_NAME_KEY || seen.contains(&key) {
                     continue;
                 }
-                if let Some(value) = indexed_value(&resource, i) {
-                    self.push_term(SCOPE_RESOURCE, key, value);
-                }
+                seen.push(key);
+                self.push_entry(SCOPE_RESOURCE, &resource, i)?;
             }
             self.row_terms.sort_unstable();
             self.row_terms.dedup();
@@ -255,6 +258,34 @@ impl IndexBuilder {
         }
         if self.entries.len() >= RUN_ENTRIES || self.term_bytes >= RUN_TERM_BYTES {
             self.cut().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Indexes list entry `i` (not a [`s::TYPE_COLUMN`] one) if the index keeps its value.
+    fn push_entry(&mut self, scope: u8, kv: &KvCols<'_>, i: usize) -> Result<(), String> {
+        let key = kv.key.value(i);
+        match kv.ty.value(i) {
+            s::TYPE_STR if kv.str.is_valid(i) => {
+                self.push_term(scope, key, ValueRef::Str(kv.str.value(i)));
+            }
+            s::TYPE_INT if kv.int.is_valid(i) => {
+                self.push_term(scope, key, ValueRef::Int(kv.int.value(i)));
+            }
+            s::TYPE_BOOL if kv.boolean.is_valid(i) => {
+                self.push_term(scope, key, ValueRef::Bool(kv.boolean.value(i)));
+            }
+            s::TYPE_DOUBLE if kv.double.is_valid(i) => {
+                if let Some(n) = integral(kv.double.value(i)) {
+                    self.push_term(scope, key, ValueRef::Int(n));
+                }
+            }
+            // Bytes, arrays, maps and empty values compare as their text: rare, so decoded.
+            s::TYPE_BYTES | s::TYPE_OTLP | s::TYPE_EMPTY => {
+                let text = kv.value(i, &no_column)?.to_display_string();
+                self.push_term(scope, key, ValueRef::Str(&text));
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -335,17 +366,6 @@ impl IndexBuilder {
 
 fn schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
-}
-
-/// Entry `i`'s value if the index keeps values of its type.
-fn indexed_value<'a>(kv: &KvCols<'a>, i: usize) -> Option<ValueRef<'a>> {
-    match kv.ty.value(i) {
-        s::TYPE_STR if kv.str.is_valid(i) => Some(ValueRef::Str(kv.str.value(i))),
-        s::TYPE_INT if kv.int.is_valid(i) => Some(ValueRef::Int(kv.int.value(i))),
-        s::TYPE_BOOL if kv.boolean.is_valid(i) => Some(ValueRef::Bool(kv.boolean.value(i))),
-        s::TYPE_DOUBLE if kv.double.is_valid(i) => integral(kv.double.value(i)).map(ValueRef::Int),
-        _ => None,
-    }
 }
 
 /// Reads a block's `index.parquet`.

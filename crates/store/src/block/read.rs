@@ -978,52 +978,61 @@ impl<'a> KvCols<'a> {
         let mut out = Vec::with_capacity(range.len());
         for i in range {
             let key = self.key.value(i);
-            let present = |valid: bool| {
-                if valid {
-                    Ok(())
-                } else {
-                    Err(format!("attribute {key:?} lacks its value"))
-                }
-            };
-            let value = match self.ty.value(i) {
-                s::TYPE_COLUMN => column(key)?,
-                s::TYPE_STR => {
-                    present(self.str.is_valid(i))?;
-                    AnyValue::String(self.str.value(i).to_owned())
-                }
-                s::TYPE_BOOL => {
-                    present(self.boolean.is_valid(i))?;
-                    AnyValue::Bool(self.boolean.value(i))
-                }
-                s::TYPE_INT => {
-                    present(self.int.is_valid(i))?;
-                    AnyValue::Int(self.int.value(i))
-                }
-                s::TYPE_DOUBLE => {
-                    present(self.double.is_valid(i))?;
-                    AnyValue::Double(self.double.value(i))
-                }
-                s::TYPE_BYTES => {
-                    present(self.bytes.is_valid(i))?;
-                    AnyValue::Bytes(self.bytes.value(i).to_vec())
-                }
-                s::TYPE_OTLP => {
-                    present(self.bytes.is_valid(i))?;
-                    let proto =
-                        clew_model::otlp::proto::common::v1::AnyValue::decode(self.bytes.value(i))
-                            .map_err(|e| format!("attribute {key:?}: {e}"))?;
-                    clew_model::otlp::any_value_from_proto(proto)
-                }
-                s::TYPE_EMPTY => AnyValue::Empty,
-                other => return Err(format!("attribute {key:?} has unknown type {other}")),
-            };
-            out.push(KeyValue::new(key, value));
+            out.push(KeyValue::new(key, self.value(i, column)?));
         }
         Ok(out)
     }
+
+    /// Entry `i`'s value; `column` supplies it for [`s::TYPE_COLUMN`] entries.
+    pub(super) fn value(
+        &self,
+        i: usize,
+        column: &dyn Fn(&str) -> Result<AnyValue, String>,
+    ) -> Result<AnyValue, String> {
+        let key = self.key.value(i);
+        let present = |valid: bool| {
+            if valid {
+                Ok(())
+            } else {
+                Err(format!("attribute {key:?} lacks its value"))
+            }
+        };
+        Ok(match self.ty.value(i) {
+            s::TYPE_COLUMN => column(key)?,
+            s::TYPE_STR => {
+                present(self.str.is_valid(i))?;
+                AnyValue::String(self.str.value(i).to_owned())
+            }
+            s::TYPE_BOOL => {
+                present(self.boolean.is_valid(i))?;
+                AnyValue::Bool(self.boolean.value(i))
+            }
+            s::TYPE_INT => {
+                present(self.int.is_valid(i))?;
+                AnyValue::Int(self.int.value(i))
+            }
+            s::TYPE_DOUBLE => {
+                present(self.double.is_valid(i))?;
+                AnyValue::Double(self.double.value(i))
+            }
+            s::TYPE_BYTES => {
+                present(self.bytes.is_valid(i))?;
+                AnyValue::Bytes(self.bytes.value(i).to_vec())
+            }
+            s::TYPE_OTLP => {
+                present(self.bytes.is_valid(i))?;
+                let proto =
+                    clew_model::otlp::proto::common::v1::AnyValue::decode(self.bytes.value(i))
+                        .map_err(|e| format!("attribute {key:?}: {e}"))?;
+                clew_model::otlp::any_value_from_proto(proto)
+            }
+            s::TYPE_EMPTY => AnyValue::Empty,
+            other => return Err(format!("attribute {key:?} has unknown type {other}")),
+        })
+    }
 }
 
-fn no_column(key: &str) -> Result<AnyValue, String> {
+pub(super) fn no_column(key: &str) -> Result<AnyValue, String> {
     Err(format!(
         "attribute {key:?} refers to a dedicated column that does not exist here"
     ))

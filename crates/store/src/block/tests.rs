@@ -421,7 +421,8 @@ fn terms_of(spans: &[SpanRecord]) -> Vec<AttributeTerm> {
             AnyValue::Int(i) => TermValue::Int(*i),
             AnyValue::Double(d) if d.fract() == 0.0 && d.abs() < 1e15 => TermValue::Int(*d as i64),
             AnyValue::Bool(b) => TermValue::Bool(*b),
-            _ => return,
+            AnyValue::Double(_) => return,
+            other => TermValue::Str(other.to_display_string()),
         };
         out.push(AttributeTerm {
             scope,
