@@ -542,6 +542,7 @@ mod tests {
             parts: crate::scan::SpanParts::default(),
             hints: vec![filter.clone()],
             matcher: Arc::new(move |r| u64::from(f.matches(r))),
+            exact: None,
         };
         let (hits, _) = scan_heads(&shared, &scan);
         *heads = Arc::into_inner(shared)

@@ -69,6 +69,12 @@ pub struct SpanScan {
     /// Attribute conditions in hints are ignored.
     pub hints: Vec<SpanFilter>,
     pub matcher: SpanMatcher,
+    /// When set, the conditions (matcher bits) that every span the hints admit meets, and no
+    /// others: with no hints every span, with one hint every span it admits. A block that can
+    /// apply the whole hint (its column conditions in the row filter, its attribute terms
+    /// through its index) then skips the matcher and decodes only trace ids and starts.
+    /// Ignored with more than one hint.
+    pub exact: Option<u64>,
 }
 
 impl std::fmt::Debug for SpanScan {

@@ -398,6 +398,7 @@ impl Store {
             },
             hints: vec![filter.clone()],
             matcher: Arc::new(move |r| u64::from(f.matches(r))),
+            exact: None,
         };
         let mut sources: Vec<Source> = self.head_source(tenant).into_iter().collect();
         sources.extend(self.block_sources_of(tenant));

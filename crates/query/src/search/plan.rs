@@ -97,13 +97,14 @@ pub(crate) struct Plan {
     pub(crate) need: Need,
     hints: Vec<SpanFilter>,
     parts: SpanParts,
+    exact: Option<u64>,
 }
 
 impl Plan {
     pub(crate) fn new(query: &Query) -> Plan {
         let mut leaves = Vec::new();
         let need = pipeline_need(&query.pipeline, &mut leaves);
-        let leaf_hints: Vec<Option<SpanFilter>> = leaves.iter().map(hint).collect();
+        let leaf_hints: Vec<Option<(SpanFilter, bool)>> = leaves.iter().map(hint).collect();
         // Leaves with no hint would make every group readable: drop them from the need
         // when something else remains to prune by.
         let hinted = |i: usize| leaf_hints.get(i).is_some_and(Option::is_some);
@@ -115,12 +116,23 @@ impl Plan {
             narrowed.leaves(&mut used);
             (narrowed, Some(used))
         };
-        let hints = match &used {
+        let hints: Vec<SpanFilter> = match &used {
             Some(used) => used
                 .iter()
-                .filter_map(|&i| leaf_hints.get(i).cloned().flatten())
+                .filter_map(|&i| leaf_hints.get(i).cloned().flatten().map(|(h, _)| h))
                 .collect(),
             None => Vec::new(),
+        };
+        // Whether the hints alone say which leaves a span meets (see `SpanScan::exact`):
+        // every span when nothing is needed, or the one leaf whose every conjunct the hint
+        // captured exactly.
+        let exact = match (&need, used.as_deref()) {
+            (Need::True, _) => Some(SEEN),
+            (Need::Leaf(i), Some([j])) if i == j => leaf_hints
+                .get(*i)
+                .and_then(|h| h.as_ref())
+                .and_then(|(_, exact)| exact.then_some(1u64 << i)),
+            _ => None,
         };
         let mut parts = SpanParts::default();
         for leaf in &leaves {
@@ -133,6 +145,7 @@ impl Plan {
             need,
             hints,
             parts,
+            exact,
         }
     }
 
@@ -160,6 +173,7 @@ impl Plan {
             parts: self.parts,
             hints: self.hints.clone(),
             matcher,
+            exact: self.exact,
         }
     }
 }
@@ -224,14 +238,31 @@ fn is_local(e: &FieldExpr) -> bool {
     }
 }
 
-/// The conditions a span meeting `leaf` certainly meets, if any narrow the search.
-fn hint(leaf: &Filter) -> Option<SpanFilter> {
+/// The conditions a span meeting `leaf` certainly meets, if any narrow the search, and
+/// whether they are exactly the leaf (every conjunct captured without loss).
+fn hint(leaf: &Filter) -> Option<(SpanFilter, bool)> {
     let mut f = SpanFilter::default();
     let mut narrowed = false;
+    let mut exact = true;
     if let Some(e) = &leaf.expr {
-        conjuncts(e, &mut |c| narrowed |= narrow(c, &mut f));
+        conjuncts(e, &mut |c| {
+            let capture = narrow(c, &mut f);
+            narrowed |= capture != Capture::None;
+            exact &= capture == Capture::Exact;
+        });
     }
-    narrowed.then_some(f)
+    narrowed.then_some((f, exact))
+}
+
+/// What a hint took from one comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Capture {
+    /// Nothing: the comparison is left to the matcher.
+    None,
+    /// A condition every span meeting the comparison meets, but others too.
+    Wider,
+    /// A condition met by exactly the spans meeting the comparison.
+    Exact,
 }
 
 fn conjuncts(e: &FieldExpr, f: &mut dyn FnMut(&FieldExpr)) {
@@ -248,24 +279,31 @@ fn conjuncts(e: &FieldExpr, f: &mut dyn FnMut(&FieldExpr)) {
     }
 }
 
-/// Adds what comparison `c` implies to `f`; true when it did.
-fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> bool {
+/// Adds what comparison `c` implies to `f`.
+fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> Capture {
     let ExprKind::Binary { op, lhs, rhs } = &c.kind else {
-        return false;
+        return Capture::None;
     };
     // Field on the left, literal on the right (flip `5 < duration`).
     let (field, literal, op) = match (&lhs.kind, &rhs.kind) {
         (ExprKind::Static(s), _) => (rhs, FieldValue::from_static(s), flip(*op)),
         (_, ExprKind::Static(s)) => (lhs, FieldValue::from_static(s), Some(*op)),
-        _ => return false,
+        _ => return Capture::None,
     };
     let Some(op) = op else {
-        return false;
+        return Capture::None;
     };
     match (&field.kind, op, literal) {
         (ExprKind::Attribute(a), BinaryOp::Eq, FieldValue::Str(v)) if is_service(a) => {
+            // The column says `unknown_service` for spans without a `service.name`, which
+            // the comparison does not match.
+            let exact = v != "unknown_service" && f.service.is_none();
             f.service = Some(v);
-            true
+            if exact {
+                Capture::Exact
+            } else {
+                Capture::Wider
+            }
         }
         // Equality with a string, integer or boolean: a term blocks' attribute indexes
         // answer, and for keys with a dedicated column also a row-filter condition.
@@ -279,13 +317,13 @@ fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> bool {
                 }
                 FieldValue::Int(i) => TermValue::Int(i),
                 FieldValue::Bool(b) => TermValue::Bool(b),
-                _ => return false,
+                _ => return Capture::None,
             };
             let scope = match a.scope {
                 Scope::Span => TermScope::Span,
                 Scope::Resource => TermScope::Resource,
                 Scope::None => TermScope::SpanOrResource,
-                _ => return false,
+                _ => return Capture::None,
             };
             let term = AttributeTerm {
                 scope,
@@ -293,48 +331,54 @@ fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> bool {
                 value,
             };
             if !term.is_indexable() {
-                return false;
+                return Capture::None;
             }
+            // Unscoped: either scope's first attribute, wider than TraceQL's rule.
+            let capture = if term.scope == TermScope::SpanOrResource {
+                Capture::Wider
+            } else {
+                Capture::Exact
+            };
             f.terms.push(term);
-            true
+            capture
         }
         (ExprKind::Intrinsic(Intrinsic::Name), BinaryOp::Eq, FieldValue::Str(v)) => {
-            f.operation = Some(v);
-            true
+            once(f.operation.replace(v).is_none())
         }
         (ExprKind::Intrinsic(Intrinsic::Kind), BinaryOp::Eq, FieldValue::Kind(k)) => {
-            f.kind = Some(k);
-            true
+            once(f.kind.replace(k).is_none())
         }
         (ExprKind::Intrinsic(Intrinsic::Status), BinaryOp::Eq, FieldValue::Status(s)) => {
-            f.status = Some(s);
-            true
+            once(f.status.replace(s).is_none())
         }
         (ExprKind::Intrinsic(Intrinsic::Duration), op, FieldValue::Duration(d)) => match op {
-            BinaryOp::Gt => {
-                f.min_duration = Some(DurationNanos(d.0.saturating_add(1)));
-                true
-            }
-            BinaryOp::Gte => {
-                f.min_duration = Some(d);
-                true
-            }
+            BinaryOp::Gt => once(
+                f.min_duration
+                    .replace(DurationNanos(d.0.saturating_add(1)))
+                    .is_none(),
+            ),
+            BinaryOp::Gte => once(f.min_duration.replace(d).is_none()),
             BinaryOp::Lt if d.0 > 0 => {
-                f.max_duration = Some(DurationNanos(d.0 - 1));
-                true
+                once(f.max_duration.replace(DurationNanos(d.0 - 1)).is_none())
             }
-            BinaryOp::Lte => {
-                f.max_duration = Some(d);
-                true
-            }
+            BinaryOp::Lte => once(f.max_duration.replace(d).is_none()),
             BinaryOp::Eq => {
-                f.min_duration = Some(d);
-                f.max_duration = Some(d);
-                true
+                let first = f.min_duration.replace(d).is_none();
+                once(f.max_duration.replace(d).is_none() && first)
             }
-            _ => false,
+            _ => Capture::None,
         },
-        _ => false,
+        _ => Capture::None,
+    }
+}
+
+/// A condition that replaced no earlier one of its field is exact; a second one on the same
+/// field (`name = "a" && name = "b"`) replaced the first, so the hint is only wider.
+fn once(first: bool) -> Capture {
+    if first {
+        Capture::Exact
+    } else {
+        Capture::Wider
     }
 }
 

@@ -255,6 +255,7 @@ pub(super) async fn names(
         parts,
         hints: Vec::new(),
         matcher: Arc::new(counts),
+        exact: None,
     };
     if parts != SpanParts::default() {
         scan_for_tags(store, tenant, request.start, request.end, &scan, &|| false).await?;
@@ -396,6 +397,7 @@ pub(super) async fn values(
         parts,
         hints: Vec::new(),
         matcher: Arc::new(matcher),
+        exact: None,
     };
     let full = {
         let found = Arc::clone(&found);

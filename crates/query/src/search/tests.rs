@@ -594,6 +594,50 @@ async fn pages_ranges_durations_and_order() {
     assert!(found.partial.is_some());
 }
 
+/// Queries whose hints alone decide in blocks (no matcher): the same field twice,
+/// `unknown_service`, a key whose first value is not the one asked, an unscoped key found in
+/// the resource. A hint wider than its leaf only adds candidates, which the judge of whole
+/// traces rejects; these pin the answers.
+#[tokio::test]
+async fn exact_hints_keep_every_condition() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path()).await;
+    let t = TenantId::default();
+    let spans = vec![
+        s(1, 1, None, "api", "a").time(0, 200),
+        s(2, 1, None, "api", "b").time(10, 600),
+        s(3, 1, None, "api", "a")
+            .time(20, 5)
+            .attr("k", AnyValue::Int(1))
+            .attr("k", str_v("x")),
+        s(4, 1, None, "api", "a")
+            .time(30, 5)
+            .attr("http.route", AnyValue::Int(7))
+            .attr("http.route", str_v("/r"))
+            .res("k", "x"),
+        s(5, 1, None, "api", "a").time(40, 5).attr("k", str_v("x")),
+    ];
+    let spans: Vec<SpanRecord> = spans.into_iter().map(S::record).collect();
+    append(&store, &t, &spans).await;
+    store.flush(&t).await.unwrap();
+    let q = Querier::new(store);
+    let cases: [(&str, Vec<u8>); 9] = [
+        ("{ duration > 500ms && duration > 100ms }", vec![2]),
+        ("{ duration > 100ms && duration > 500ms }", vec![2]),
+        (r#"{ name = "a" && name = "b" }"#, vec![]),
+        (r#"{ resource.service.name = "unknown_service" }"#, vec![]),
+        (r#"{ span.k = "x" }"#, vec![5]),
+        ("{ span.k = 1 }", vec![3]),
+        (r#"{ span.http.route = "/r" }"#, vec![]),
+        (r#"{ .k = "x" }"#, vec![5, 4]),
+        (r#"{ resource.k = "x" && name = "a" }"#, vec![4]),
+    ];
+    for (text, want) in cases {
+        let request = SearchRequest::new(parse(text).unwrap());
+        assert_eq!(ids(&q, &request).await, want, "{text}");
+    }
+}
+
 #[tokio::test]
 async fn tag_names_and_values() {
     let dir = tempfile::tempdir().unwrap();
@@ -754,6 +798,7 @@ mod engine_vs_scan {
     fn query() -> impl Strategy<Value = String> {
         prop_oneof![
             filter(),
+            Just("{ }".to_owned()),
             (filter(), filter()).prop_map(|(a, b)| format!("{a} && {b}")),
             (filter(), filter()).prop_map(|(a, b)| format!("{a} || {b}")),
             (filter(), filter()).prop_map(|(a, b)| format!("{a} > {b}")),

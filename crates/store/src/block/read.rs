@@ -34,7 +34,7 @@ use super::meta::BlockMeta;
 use super::schema::{self as s, HOT, HotType};
 use super::source::ObjectSource;
 use super::{BLOOM_FILE, BlockError, DATA_FILE, INDEX_FILE, block_path};
-use crate::filter::SpanFilter;
+use crate::filter::{SpanFilter, TermScope, TermValue};
 use crate::scan::{Hits, ScanStats, SpanParts, SpanScan, TraceHit};
 
 /// Rows decoded per Arrow batch while reading.
@@ -378,7 +378,6 @@ impl BlockReader {
         if groups.is_empty() {
             return Ok((Vec::new(), ScanStats::default()));
         }
-        let columns = part_columns(scan.parts);
         let read_bytes = Arc::new(AtomicU64::new(0));
         let (builder, metadata) = self
             .stream_builder_counted(false, Some(Arc::clone(&read_bytes)))
@@ -389,7 +388,8 @@ impl BlockReader {
             .sum();
         let mut bytes = 0u64;
         let mut selection = None;
-        if let Some(asked) = index_terms(&scan.hints).filter(|_| self.meta.index_bytes > 0) {
+        let indexed = self.meta.index_bytes > 0;
+        if let Some(asked) = index_terms(&scan.hints).filter(|_| indexed) {
             let lookup = self.index_lookup(asked.keys).await?;
             bytes += lookup.bytes;
             let slots = candidate_slots(&asked.hints, &lookup.slots);
@@ -407,6 +407,15 @@ impl BlockReader {
             groups = kept;
             selection = Some(rows_selected);
         }
+        // Exact hints (see `SpanScan::exact`) that this block applies whole: the matcher's
+        // verdict is known, so only trace ids and starts are decoded.
+        let exact = scan.exact.filter(|_| {
+            scan.hints.len() <= 1 && scan.hints.iter().all(|h| applies_whole(h, indexed))
+        });
+        let columns = match exact {
+            Some(_) => vec![s::TRACE_ID, s::START],
+            None => part_columns(scan.parts),
+        };
         let mut builder = builder
             .with_row_groups(groups)
             .with_projection(mask(&metadata, &columns));
@@ -429,20 +438,32 @@ impl BlockReader {
             // earliest span here.
             let mut current: Option<(TraceId, UnixNanos)> = None;
             let corrupt = |e: String| BlockError::corrupt(&path, e);
+            let mut first_of = |id: TraceId, start: UnixNanos| match current {
+                Some((cur, first)) if cur == id => first.min(start),
+                _ => {
+                    current = Some((id, start));
+                    start
+                }
+            };
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| BlockError::parquet(&path, e))?;
+                if let Some(bits) = exact {
+                    let ids =
+                        column::<FixedSizeBinaryArray>(&batch, s::TRACE_ID).map_err(corrupt)?;
+                    let starts = column::<UInt64Array>(&batch, s::START).map_err(corrupt)?;
+                    for row in 0..batch.num_rows() {
+                        let id = trace_id_at(ids, row).map_err(corrupt)?;
+                        let start = UnixNanos(starts.value(row));
+                        hits.add(id, bits, first_of(id, start));
+                    }
+                    continue;
+                }
                 let cols = Cols::with_parts(&batch, parts).map_err(corrupt)?;
                 for row in 0..batch.num_rows() {
                     let rec = cols.record(row, &mut shared).map_err(corrupt)?;
                     let id = rec.span.trace_id;
-                    let first = match current {
-                        Some((cur, first)) if cur == id => first,
-                        _ => {
-                            current = Some((id, rec.span.start));
-                            rec.span.start
-                        }
-                    };
-                    hits.add(id, matcher(&rec), first.min(rec.span.start));
+                    let first = first_of(id, rec.span.start);
+                    hits.add(id, matcher(&rec), first);
                 }
             }
             Ok((
@@ -644,6 +665,24 @@ fn select_rows(
         }
     }
     (kept, RowSelection::from(selectors))
+}
+
+/// Whether a block scan applies all of `hint` itself: its column conditions in the row
+/// filter ([`hint_filter`]), its terms through the attribute index (when `indexed`). Jaeger
+/// tag conditions, start bounds and strings on keys without a column only prune.
+pub(super) fn applies_whole(hint: &SpanFilter, indexed: bool) -> bool {
+    hint.attributes.is_empty()
+        && hint.start_min.is_none()
+        && hint.start_max.is_none()
+        // The row filter reads a dedicated column's first string; only the term says the
+        // key's first value is that string.
+        && hint.span_strings.iter().all(|(k, v)| {
+            s::dedicated_string_column(k).is_some()
+                && hint.terms.iter().any(|t| {
+                    t.scope == TermScope::Span && t.key == *k && t.value == TermValue::Str(v.clone())
+                })
+        })
+        && (hint.terms.is_empty() || (indexed && hint.terms.iter().all(|t| t.is_indexable())))
 }
 
 /// Whether some hint has a condition a row filter can test (see [`hint_filter`]).

@@ -326,6 +326,7 @@ async fn scan_ids(
         parts: crate::scan::SpanParts::ALL,
         hints: vec![filter.clone()],
         matcher: Arc::new(move |r| u64::from(f.matches(r))),
+        exact: None,
     };
     let (hits, _) = reader.scan(&scan).await?;
     let ids: BTreeSet<TraceId> = hits.iter().map(|h| h.trace_id).collect();
@@ -407,8 +408,38 @@ proptest! {
             for filter in &filters {
                 let got = scan_ids(&reader, filter).await.unwrap();
                 assert_eq!(got, naive_ids(&traces, filter), "{filter:?}");
+                // Applied whole by the block, the hint decides without the matcher.
+                if super::read::applies_whole(filter, true) {
+                    let (hits, _) = reader.scan(&exact_scan(vec![filter.clone()])).await.unwrap();
+                    let (want, _) = reader.scan(&matcher_scan(filter)).await.unwrap();
+                    assert_eq!(hits, want, "exact {filter:?}");
+                }
             }
+            let (all, _) = reader.scan(&exact_scan(Vec::new())).await.unwrap();
+            let (want, _) = reader.scan(&matcher_scan(&SpanFilter::default())).await.unwrap();
+            assert_eq!(all, want);
         });
+    }
+}
+
+/// A scan that trusts `hints` to decide (bit 1) without a matcher that could tell.
+fn exact_scan(hints: Vec<SpanFilter>) -> crate::scan::SpanScan {
+    crate::scan::SpanScan {
+        parts: crate::scan::SpanParts::ALL,
+        hints,
+        matcher: Arc::new(|_| panic!("an exact scan must not call the matcher")),
+        exact: Some(1),
+    }
+}
+
+/// A scan that judges by `filter.matches`, hinted by `filter`.
+fn matcher_scan(filter: &SpanFilter) -> crate::scan::SpanScan {
+    let f = filter.clone();
+    crate::scan::SpanScan {
+        parts: crate::scan::SpanParts::ALL,
+        hints: vec![filter.clone()],
+        matcher: Arc::new(move |r| u64::from(f.matches(r))),
+        exact: None,
     }
 }
 
@@ -473,6 +504,12 @@ proptest! {
                 for filter in [&one, &two] {
                     let want = naive_ids(&traces, filter);
                     assert_eq!(scan_ids(&reader, filter).await.unwrap(), want, "{filter:?}");
+                    if super::read::applies_whole(filter, true) {
+                        let (exact, _) =
+                            reader.scan(&exact_scan(vec![filter.clone()])).await.unwrap();
+                        let (judged, _) = reader.scan(&matcher_scan(filter)).await.unwrap();
+                        assert_eq!(exact, judged, "exact {filter:?}");
+                    }
                 }
                 let f1 = one.clone();
                 let f2 = two.clone();
@@ -480,6 +517,7 @@ proptest! {
                     parts: crate::scan::SpanParts::ALL,
                     hints: vec![two.clone(), one.clone()],
                     matcher: Arc::new(move |r| u64::from(f1.matches(r)) | u64::from(f2.matches(r)) << 1),
+                    exact: None,
                 };
                 let (hits, _) = reader.scan(&scan).await.unwrap();
                 let got: BTreeSet<TraceId> = hits.iter().map(|h| h.trace_id).collect();
