@@ -351,6 +351,17 @@ impl Store {
         tenant: &TenantId,
         id: TraceId,
     ) -> Result<Vec<SpanRecord>, ReadError> {
+        self.trace_parts(tenant, id, SpanParts::ALL).await
+    }
+
+    /// [`Store::trace`] where blocks decode only `parts` of each span (the rest reads as in a
+    /// scan's spans; spans from the head come whole): for judging many candidate traces.
+    pub async fn trace_parts(
+        &self,
+        tenant: &TenantId,
+        id: TraceId,
+        parts: SpanParts,
+    ) -> Result<Vec<SpanRecord>, ReadError> {
         let Some(t) = self.tenant(tenant) else {
             return Ok(Vec::new());
         };
@@ -363,7 +374,7 @@ impl Store {
             if !b.may_contain(id) {
                 continue;
             }
-            let found = match b.trace(id).await {
+            let found = match b.trace_parts(id, parts).await {
                 Ok(found) => found,
                 Err(e) => {
                     self.on_block_read_error(&t, &b, e).await?;

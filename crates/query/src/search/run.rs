@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use clew_model::{SpanRecord, TenantId, TraceId, UnixNanos};
 use clew_store::Store;
-use clew_store::scan::{ScanStats, Source, SpanScan, TraceHit};
+use clew_store::scan::{ScanStats, Source, SpanParts, SpanScan, TraceHit};
 
 use super::eval::{Evaluator, Spanset, TraceView, is_error};
 use super::plan::Plan;
@@ -178,6 +178,8 @@ struct Search<'a> {
     plan: Plan,
     eval: Evaluator,
     scan: SpanScan,
+    /// What judging decodes of each candidate's spans.
+    judge_parts: SpanParts,
     limit: usize,
     after: Option<Key>,
     /// Candidates not yet judged: (estimated start, id).
@@ -253,7 +255,9 @@ impl Search<'_> {
                 break;
             }
             self.metrics.inspected_traces += batch.len() as u64;
-            let lookups = batch.iter().map(|id| self.store.trace(self.tenant, *id));
+            let lookups = batch
+                .iter()
+                .map(|id| self.store.trace_parts(self.tenant, *id, self.judge_parts));
             let traces = futures::future::join_all(lookups).await;
             for (id, spans) in batch.into_iter().zip(traces) {
                 let spans = trace_spans(spans?);
@@ -318,6 +322,7 @@ pub(super) async fn search(
         request,
         eval: Evaluator::new(&request.query),
         scan,
+        judge_parts: super::plan::query_parts(&request.query),
         plan,
         limit,
         after: request.cursor.as_ref().map(Key::from_cursor),

@@ -806,6 +806,9 @@ mod engine_vs_scan {
             (filter(), filter()).prop_map(|(a, b)| format!("{a} ~ {b}")),
             (filter(), filter()).prop_map(|(a, b)| format!("{a} !> {b}")),
             filter().prop_map(|a| format!("{a} | count() > 1")),
+            filter().prop_map(|a| format!("{a} | avg(span.n) > 1")),
+            filter().prop_map(|a| format!("{a} | by(span.n) | count() > 1")),
+            filter().prop_map(|a| format!("({a} | max(span.half) >= 1) && {{ }}")),
         ]
     }
 

@@ -282,6 +282,16 @@ impl BlockReader {
     /// and a row filter on `trace_id` over those rows, so that every column is read only
     /// for the pages holding the trace: the cost does not grow with the row group's size.
     pub async fn trace(&self, id: TraceId) -> Result<Vec<SpanRecord>, BlockError> {
+        self.trace_parts(id, SpanParts::ALL).await
+    }
+
+    /// [`BlockReader::trace`] decoding only `parts` (the rest reads as in [`SpanScan`]'s
+    /// spans): what judging a trace needs, at a fraction of the column chunks.
+    pub async fn trace_parts(
+        &self,
+        id: TraceId,
+        parts: SpanParts,
+    ) -> Result<Vec<SpanRecord>, BlockError> {
         if !self.may_contain(id) {
             return Ok(Vec::new());
         }
@@ -311,6 +321,9 @@ impl BlockReader {
         let mut builder = builder
             .with_row_groups(groups)
             .with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+        if parts != SpanParts::ALL {
+            builder = builder.with_projection(mask(&metadata, &part_columns(parts)));
+        }
         if let Some(selection) = selection {
             builder = builder.with_row_selection(selection);
         }
@@ -321,7 +334,8 @@ impl BlockReader {
             let mut shared = Shared::default();
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(|e| BlockError::parquet(&path, e))?;
-                let cols = Cols::new(&batch).map_err(|e| BlockError::corrupt(&path, e))?;
+                let cols =
+                    Cols::with_parts(&batch, parts).map_err(|e| BlockError::corrupt(&path, e))?;
                 for row in 0..batch.num_rows() {
                     let rec = cols
                         .record(row, &mut shared)

@@ -388,6 +388,7 @@ proptest! {
         row_group_spans in 1usize..8,
         page_rows in 1usize..4,
         filters in proptest::collection::vec(arb_filter(), 1..6),
+        parts in arb_parts_mask(),
     ) {
         rt().block_on(async {
             let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
@@ -404,6 +405,15 @@ proptest! {
                 assert_eq!(&got, want, "trace {}", id);
             }
             assert!(reader.trace(TraceId([0xee; 16])).await.unwrap().is_empty());
+            for (id, want) in &traces {
+                let got = reader.trace_parts(*id, parts).await.unwrap();
+                let view = |r: &SpanRecord| parts_view(r, parts);
+                assert_eq!(
+                    got.iter().map(view).collect::<Vec<_>>(),
+                    want.iter().map(view).collect::<Vec<_>>(),
+                    "trace {id} with {parts:?}"
+                );
+            }
             assert_eq!(reader.all_spans().await.unwrap(), expected_rows(&spans));
             for filter in &filters {
                 let got = scan_ids(&reader, filter).await.unwrap();
@@ -420,6 +430,51 @@ proptest! {
             assert_eq!(all, want);
         });
     }
+}
+
+fn arb_parts_mask() -> impl Strategy<Value = crate::scan::SpanParts> {
+    proptest::collection::vec(any::<bool>(), 7).prop_map(|b| crate::scan::SpanParts {
+        ids: b[0],
+        trace_state: b[1],
+        attributes: b[2],
+        events: b[3],
+        links: b[4],
+        resource: b[5],
+        scope: b[6],
+    })
+}
+
+/// What reading only `parts` must keep of a span: the always-decoded fields, the service
+/// name and the parts asked for (the rest cleared on both sides of a comparison).
+fn parts_view(r: &SpanRecord, parts: crate::scan::SpanParts) -> (String, SpanRecord) {
+    let mut v = r.clone();
+    if !parts.ids {
+        v.span.span_id = SpanId::default();
+        v.span.parent_span_id = None;
+    }
+    if !parts.trace_state {
+        v.span.trace_state.clear();
+        v.span.flags = 0;
+    }
+    if !parts.attributes {
+        v.span.attributes.clear();
+        v.span.dropped_attributes_count = 0;
+    }
+    if !parts.events {
+        v.span.events.clear();
+        v.span.dropped_events_count = 0;
+    }
+    if !parts.links {
+        v.span.links.clear();
+        v.span.dropped_links_count = 0;
+    }
+    if !parts.resource {
+        v.resource = Arc::new(Resource::default());
+    }
+    if !parts.scope {
+        v.scope = Arc::new(Scope::default());
+    }
+    (r.service_name().to_owned(), v)
 }
 
 /// A scan that trusts `hints` to decide (bit 1) without a matcher that could tell.
