@@ -586,6 +586,45 @@ proptest! {
 
 // ---- examples ----
 
+/// The columns chosen to stay uncompressed exist (a wrong path would be ignored silently)
+/// and are written so; the others keep zstd.
+#[tokio::test]
+async fn uncompressed_columns_are_real_and_written_so() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let meta = write_block(
+        store.as_ref(),
+        &tenant(),
+        some_spans(20),
+        &BlockOptions::default(),
+    )
+    .await
+    .unwrap();
+    let data = store
+        .get(&block_path(&tenant(), &meta.id, DATA_FILE))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(data).unwrap();
+    use parquet::file::reader::FileReader as _;
+    let group = reader.metadata().row_group(0);
+    let raw = super::write::uncompressed_leaves();
+    let paths: Vec<String> = group
+        .columns()
+        .iter()
+        .map(|c| c.column_path().string())
+        .collect();
+    for path in &raw {
+        assert!(paths.contains(path), "{path} is not a column");
+    }
+    for c in group.columns() {
+        let path = c.column_path().string();
+        let zstd = matches!(c.compression(), parquet::basic::Compression::ZSTD(_));
+        assert_eq!(zstd, !raw.contains(&path), "{path}: {:?}", c.compression());
+    }
+}
+
 fn simple_span(trace: u64, span: u64, service: &str, name: &str, start: u64) -> SpanRecord {
     SpanRecord {
         resource: Arc::new(Resource {

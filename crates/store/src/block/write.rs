@@ -326,7 +326,8 @@ fn encode_sorted(
 pub(crate) fn writer_properties(options: &BlockOptions) -> Result<WriterProperties, BlockError> {
     let level = ZstdLevel::try_new(options.zstd_level)
         .map_err(|_| BlockError::Options("zstd_level must be within 1..=22"))?;
-    let col = |name: &str| ColumnPath::from(name);
+    // A dotted path names a nested leaf (`ColumnPath::from` would make it one segment).
+    let col = |name: &str| ColumnPath::new(name.split('.').map(str::to_owned).collect());
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(options.row_group_spans))
@@ -358,8 +359,84 @@ pub(crate) fn writer_properties(options: &BlockOptions) -> Result<WriterProperti
     for name in [s::DURATION, s::END] {
         builder = builder.set_column_encoding(col(name), Encoding::DELTA_BINARY_PACKED);
     }
+    // Columns zstd does not shrink (random ids, bit-packed deltas, and the mostly empty
+    // ones, which its framing makes larger) stay uncompressed: parquet builds a zstd
+    // compressor and decompressor for every compressed column chunk it reads, which was a
+    // fifth of a selective search's CPU. Measured per column over 10 M spans of both
+    // benchmark profiles: together they cost < 0.1 B/span (BENCHMARKS.md).
+    for path in uncompressed_leaves() {
+        builder = builder.set_column_compression(col(&path), Compression::UNCOMPRESSED);
+    }
     Ok(builder.build())
 }
+
+/// Parquet paths of the leaf columns written without compression (see
+/// [`writer_properties`]): the top-level ones below, and every leaf of events, links and
+/// scope attributes.
+pub(crate) fn uncompressed_leaves() -> Vec<String> {
+    let mut out: Vec<String> = UNCOMPRESSED_COLUMNS
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    for leaf in EVENT_LEAVES {
+        out.push(format!("{}.list.item.{leaf}", s::EVENTS));
+    }
+    for leaf in LINK_LEAVES {
+        out.push(format!("{}.list.item.{leaf}", s::LINKS));
+    }
+    for leaf in KV_LEAVES {
+        out.push(format!("{}.list.item.{leaf}", s::SCOPE_ATTRIBUTES));
+    }
+    out
+}
+
+const UNCOMPRESSED_COLUMNS: [&str; 16] = [
+    s::TRACE_ID,
+    s::SPAN_ID,
+    s::DURATION,
+    s::END,
+    s::KIND,
+    s::STATUS_CODE,
+    s::STATUS_MESSAGE,
+    s::TRACE_STATE,
+    s::FLAGS,
+    s::DROPPED_ATTRIBUTES,
+    s::DROPPED_EVENTS,
+    s::DROPPED_LINKS,
+    s::RESOURCE_DROPPED,
+    s::SCOPE_NAME,
+    s::SCOPE_VERSION,
+    s::SCOPE_DROPPED,
+];
+
+/// Leaves of a `kv` struct, of an event and of a link (Parquet path segments).
+const KV_LEAVES: [&str; 7] = ["key", "type", "str", "int", "double", "bool", "bytes"];
+const EVENT_LEAVES: [&str; 10] = [
+    "time_unix_nanos",
+    "name",
+    "attributes.list.item.key",
+    "attributes.list.item.type",
+    "attributes.list.item.str",
+    "attributes.list.item.int",
+    "attributes.list.item.double",
+    "attributes.list.item.bool",
+    "attributes.list.item.bytes",
+    "dropped_attributes_count",
+];
+const LINK_LEAVES: [&str; 12] = [
+    "trace_id",
+    "span_id",
+    "trace_state",
+    "flags",
+    "attributes.list.item.key",
+    "attributes.list.item.type",
+    "attributes.list.item.str",
+    "attributes.list.item.int",
+    "attributes.list.item.double",
+    "attributes.list.item.bool",
+    "attributes.list.item.bytes",
+    "dropped_attributes_count",
+];
 
 /// Leaf columns that carry most of a span's bytes (Parquet paths).
 const HEAVY_COLUMNS: [&str; 8] = [
