@@ -378,11 +378,13 @@ pub(crate) fn uncompressed_leaves() -> Vec<String> {
         .iter()
         .map(|c| (*c).to_owned())
         .collect();
-    for leaf in EVENT_LEAVES {
-        out.push(format!("{}.list.item.{leaf}", s::EVENTS));
-    }
-    for leaf in LINK_LEAVES {
-        out.push(format!("{}.list.item.{leaf}", s::LINKS));
+    for (list, fields) in [(s::EVENTS, &EVENT_FIELDS[..]), (s::LINKS, &LINK_FIELDS[..])] {
+        out.extend(fields.iter().map(|f| format!("{list}.list.item.{f}")));
+        out.extend(
+            KV_LEAVES
+                .iter()
+                .map(|leaf| format!("{list}.list.item.attributes.list.item.{leaf}")),
+        );
     }
     for leaf in KV_LEAVES {
         out.push(format!("{}.list.item.{leaf}", s::SCOPE_ATTRIBUTES));
@@ -409,32 +411,14 @@ const UNCOMPRESSED_COLUMNS: [&str; 16] = [
     s::SCOPE_DROPPED,
 ];
 
-/// Leaves of a `kv` struct, of an event and of a link (Parquet path segments).
+/// Leaves of a `kv` struct; an event's and a link's fields besides their attributes.
 const KV_LEAVES: [&str; 7] = ["key", "type", "str", "int", "double", "bool", "bytes"];
-const EVENT_LEAVES: [&str; 10] = [
-    "time_unix_nanos",
-    "name",
-    "attributes.list.item.key",
-    "attributes.list.item.type",
-    "attributes.list.item.str",
-    "attributes.list.item.int",
-    "attributes.list.item.double",
-    "attributes.list.item.bool",
-    "attributes.list.item.bytes",
-    "dropped_attributes_count",
-];
-const LINK_LEAVES: [&str; 12] = [
+const EVENT_FIELDS: [&str; 3] = ["time_unix_nanos", "name", "dropped_attributes_count"];
+const LINK_FIELDS: [&str; 5] = [
     "trace_id",
     "span_id",
     "trace_state",
     "flags",
-    "attributes.list.item.key",
-    "attributes.list.item.type",
-    "attributes.list.item.str",
-    "attributes.list.item.int",
-    "attributes.list.item.double",
-    "attributes.list.item.bool",
-    "attributes.list.item.bytes",
     "dropped_attributes_count",
 ];
 
