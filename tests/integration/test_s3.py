@@ -145,7 +145,8 @@ def test_blocks_live_in_the_bucket_and_a_new_machine_finds_them(clew_factory, we
     [block] = flush(clew)
     assert block_ids(weed, prefix) == [block["id"]]
     assert set(weed.keys(f"{prefix}/single-tenant/blocks/{block['id']}/")) == {
-        f"{prefix}/single-tenant/blocks/{block['id']}/{f}" for f in ("data.parquet", "bloom", "meta.json")
+        f"{prefix}/single-tenant/blocks/{block['id']}/{f}"
+        for f in ("data.parquet", "bloom", "index.parquet", "meta.json")
     }
     # nothing but the WAL on local disk
     assert not (Path(clew.data_dir) / "tenants/single-tenant/blocks").exists()
@@ -172,6 +173,12 @@ def test_blocks_live_in_the_bucket_and_a_new_machine_finds_them(clew_factory, we
     r = fresh.get(f"/api/traces/{other_tid}", headers={"X-Scope-OrgID": "team-b"})
     assert {s["spanID"] for s in r.json()["data"][0]["spans"]} == set(other_sids)
     assert "on-s3" in fresh.get("/api/services").json()["data"]
+    # An attribute search answered through the blocks' attribute index in the bucket.
+    q = '{ span.i = 2 && resource.service.name = "on-s3" }'
+    found = fresh.get("/api/search", params={"q": q, "limit": 20}).json()["traces"]
+    assert sorted(t["traceID"] for t in found) == sorted(sent)
+    q = '{ span.i = 7 }'
+    assert fresh.get("/api/search", params={"q": q}).json()["traces"] == []
 
 
 def test_compaction_and_a_crash_on_s3(clew_factory, weed):
