@@ -389,10 +389,16 @@ proptest! {
         page_rows in 1usize..4,
         filters in proptest::collection::vec(arb_filter(), 1..6),
         parts in arb_parts_mask(),
+        attribute_index in any::<bool>(),
     ) {
         rt().block_on(async {
             let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-            let options = BlockOptions { row_group_spans, page_rows, ..BlockOptions::default() };
+            let options = BlockOptions {
+                row_group_spans,
+                page_rows,
+                attribute_index,
+                ..BlockOptions::default()
+            };
             let meta = write_block(store.as_ref(), &tenant(), spans.clone(), &options).await.unwrap();
             let traces = expected_traces(&spans);
             check_meta(&meta, &traces);
@@ -419,7 +425,7 @@ proptest! {
                 let got = scan_ids(&reader, filter).await.unwrap();
                 assert_eq!(got, naive_ids(&traces, filter), "{filter:?}");
                 // Applied whole by the block, the hint decides without the matcher.
-                if super::read::applies_whole(filter, true) {
+                if super::read::applies_whole(filter, attribute_index) {
                     let (hits, _) = reader.scan(&exact_scan(vec![filter.clone()])).await.unwrap();
                     let (want, _) = reader.scan(&matcher_scan(filter)).await.unwrap();
                     assert_eq!(hits, want, "exact {filter:?}");
