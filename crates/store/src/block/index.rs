@@ -456,11 +456,8 @@ impl IndexSource {
             total += u64::try_from(groups[g].num_rows()).unwrap_or(0);
             group_ends.push(total);
         }
-        let wanted: HashMap<&[u8], usize> = terms
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.as_slice(), i))
-            .collect();
+        // A query asks a few terms: comparing bytes beats hashing every entry.
+        let wanted = |t: &[u8]| terms.iter().position(|x| x.as_slice() == t);
         let reader = ObjectSource::new(Arc::clone(&self.store), self.path.clone(), self.size)
             .with_cache(Arc::clone(&self.cache), Arc::clone(&self.key));
         let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata)
@@ -490,7 +487,7 @@ impl IndexSource {
                     previous = None;
                 }
                 entry += 1;
-                let Some(&t) = wanted.get(term.value(i)) else {
+                let Some(t) = wanted(term.value(i)) else {
                     previous = None;
                     continue;
                 };
