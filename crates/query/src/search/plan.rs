@@ -22,11 +22,11 @@ use clew_model::{DurationNanos, SpanRecord};
 use clew_store::scan::{SpanMatcher, SpanParts, SpanScan};
 use clew_store::{AttributeTerm, SpanFilter, TermScope, TermValue};
 
-use super::eval::{Evaluator, TraceView, walk_expr};
+use super::eval::{Evaluator, TraceView, for_each_expr, walk_expr};
 use super::value::FieldValue;
 use crate::traceql::{
-    Attribute, BinaryOp, ExprKind, FieldExpr, Filter, Intrinsic, Pipeline, Query, ScalarExpr,
-    Scope, SpansetExpr, SpansetOp, Stage,
+    Attribute, BinaryOp, ExprKind, FieldExpr, Filter, Intrinsic, Pipeline, Query, Scope,
+    SpansetExpr, SpansetOp, Stage,
 };
 
 /// Bits beyond this many leaves are not tracked; those leaves count as true.
@@ -401,44 +401,11 @@ fn flip(op: BinaryOp) -> Option<BinaryOp> {
 /// Every span part the whole query reads (every filter, aggregate, `by` and `select`),
 /// plus ids, which judging a trace always needs (its tree, its root, duplicates).
 pub(crate) fn query_parts(query: &Query) -> SpanParts {
-    fn pipeline(p: &Pipeline, parts: &mut SpanParts) {
-        for stage in &p.stages {
-            match stage {
-                Stage::Spanset(e) => spanset(e, parts),
-                Stage::ScalarFilter(f) => {
-                    for side in [&f.lhs, &f.rhs] {
-                        if let ScalarExpr::Aggregate(a) = side
-                            && let Some(arg) = &a.arg
-                        {
-                            parts_of(arg, parts);
-                        }
-                    }
-                }
-                Stage::By(e) => parts_of(e, parts),
-                Stage::Select(es) => es.iter().for_each(|e| parts_of(e, parts)),
-                Stage::Coalesce => {}
-            }
-        }
-    }
-    fn spanset(e: &SpansetExpr, parts: &mut SpanParts) {
-        match e {
-            SpansetExpr::Filter(f) => {
-                if let Some(x) = &f.expr {
-                    parts_of(x, parts);
-                }
-            }
-            SpansetExpr::Op { lhs, rhs, .. } => {
-                spanset(lhs, parts);
-                spanset(rhs, parts);
-            }
-            SpansetExpr::Pipeline(p) => pipeline(p, parts),
-        }
-    }
     let mut parts = SpanParts {
         ids: true,
         ..SpanParts::default()
     };
-    pipeline(&query.pipeline, &mut parts);
+    for_each_expr(query, &mut |e| parts_of(e, &mut parts));
     parts
 }
 
