@@ -1,5 +1,7 @@
 //! Span filters: the only search language the store speaks. Query layers map theirs onto it.
 
+use std::sync::Arc;
+
 use clew_model::{AnyValue, DurationNanos, KeyValue, SpanKind, SpanRecord, StatusCode, UnixNanos};
 
 /// Conditions that one span must all meet for its trace to match. Unset fields match
@@ -85,7 +87,32 @@ pub enum TermValue {
     /// numbers by value).
     Int(i64),
     Bool(bool),
+    /// Met by the same values as `Str` whose text passes the test (a query language's regular
+    /// expression); the index answers it by testing each distinct text of the key.
+    Matches(TextTest),
 }
+
+/// A test on an attribute's text, opaque to the store; `source` names it (the pattern), and
+/// two tests with the same source are taken to be the same test.
+#[derive(Clone)]
+pub struct TextTest {
+    pub source: String,
+    pub test: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for TextTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TextTest({:?})", self.source)
+    }
+}
+
+impl PartialEq for TextTest {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for TextTest {}
 
 /// "The first attribute `key` in `scope` equals `value`" (TraceQL's rule for `span.key`):
 /// a condition that block attribute indexes answer exactly, without reading spans. For
@@ -133,15 +160,17 @@ impl AttributeTerm {
 impl TermValue {
     /// Whether an attribute value meets this term, by the rule indexes follow.
     pub(crate) fn equals(&self, value: &AnyValue) -> bool {
+        let text_like = |v: &AnyValue| {
+            matches!(
+                v,
+                AnyValue::Bytes(_) | AnyValue::Array(_) | AnyValue::KvList(_) | AnyValue::Empty
+            )
+        };
         match (self, value) {
             (TermValue::Str(a), AnyValue::String(b)) => a == b,
-            (
-                TermValue::Str(a),
-                v @ (AnyValue::Bytes(_)
-                | AnyValue::Array(_)
-                | AnyValue::KvList(_)
-                | AnyValue::Empty),
-            ) => v.to_display_string() == *a,
+            (TermValue::Str(a), v) if text_like(v) => v.to_display_string() == *a,
+            (TermValue::Matches(t), AnyValue::String(b)) => (t.test)(b),
+            (TermValue::Matches(t), v) if text_like(v) => (t.test)(&v.to_display_string()),
             (TermValue::Int(a), AnyValue::Int(b)) => a == b,
             (TermValue::Int(a), AnyValue::Double(d)) => integral(*d) == Some(*a),
             (TermValue::Bool(a), AnyValue::Bool(b)) => a == b,

@@ -33,7 +33,7 @@ use std::path::PathBuf;
 pub use backend::{BlockStorage, S3Options};
 pub use error::{AppendError, ReadError, StoreError};
 pub use filter::{
-    AttributeTerm, MAX_TERM_STRING_BYTES, SpanFilter, TermScope, TermValue,
+    AttributeTerm, MAX_TERM_STRING_BYTES, SpanFilter, TermScope, TermValue, TextTest,
     is_dedicated_span_attribute,
 };
 pub use head::FrozenHead;

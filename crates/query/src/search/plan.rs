@@ -9,9 +9,9 @@
 //!
 //! Each local leaf's top-level conjuncts give a hint for pruning: `resource.service.name`,
 //! `name`, `kind`, `status` equal to a literal, bounds on `duration`, and any span,
-//! resource or unscoped attribute equal to a string, integer or boolean (a term that
-//! blocks' attribute indexes answer; keys with a dedicated column are also tested in the
-//! row filter). Groups not admitted
+//! resource or unscoped attribute equal to a string, integer or boolean or matching a
+//! regular expression (a term that blocks' attribute indexes answer; keys with a dedicated
+//! column are also tested in the row filter). Groups not admitted
 //! by any hint hold no span meeting any leaf, so every leaf's bit stays exact. When some leaf
 //! has no hint (it could be anywhere) but the need does not depend on it (`{A} && {B}`), it
 //! is dropped from the need rather than forcing a read of everything.
@@ -20,10 +20,10 @@ use std::sync::Arc;
 
 use clew_model::{DurationNanos, SpanRecord};
 use clew_store::scan::{SpanMatcher, SpanParts, SpanScan};
-use clew_store::{AttributeTerm, SpanFilter, TermScope, TermValue};
+use clew_store::{AttributeTerm, SpanFilter, TermScope, TermValue, TextTest};
 
 use super::eval::{Evaluator, TraceView, for_each_expr, walk_expr};
-use super::value::FieldValue;
+use super::value::{FieldValue, compile_regex};
 use crate::traceql::{
     Attribute, BinaryOp, ExprKind, FieldExpr, Filter, Intrinsic, Pipeline, Query, Scope,
     SpansetExpr, SpansetOp, Stage,
@@ -319,28 +319,18 @@ fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> Capture {
                 FieldValue::Bool(b) => TermValue::Bool(b),
                 _ => return Capture::None,
             };
-            let scope = match a.scope {
-                Scope::Span => TermScope::Span,
-                Scope::Resource => TermScope::Resource,
-                Scope::None => TermScope::SpanOrResource,
-                _ => return Capture::None,
-            };
-            let term = AttributeTerm {
-                scope,
-                key: a.name.clone(),
-                value,
-            };
-            if !term.is_indexable() {
+            add_term(f, a, value)
+        }
+        // A regular expression: the index tests each distinct text of the key.
+        (ExprKind::Attribute(a), BinaryOp::Re, FieldValue::Str(pattern)) => {
+            let Some(re) = compile_regex(&pattern) else {
                 return Capture::None;
-            }
-            // Unscoped: either scope's first attribute, wider than TraceQL's rule.
-            let capture = if term.scope == TermScope::SpanOrResource {
-                Capture::Wider
-            } else {
-                Capture::Exact
             };
-            f.terms.push(term);
-            capture
+            let test = TextTest {
+                source: pattern,
+                test: Arc::new(move |text: &str| re.is_match(text)),
+            };
+            add_term(f, a, TermValue::Matches(test))
         }
         (ExprKind::Intrinsic(Intrinsic::Name), BinaryOp::Eq, FieldValue::Str(v)) => {
             once(f.operation.replace(v).is_none())
@@ -370,6 +360,32 @@ fn narrow(c: &FieldExpr, f: &mut SpanFilter) -> Capture {
         },
         _ => Capture::None,
     }
+}
+
+/// Adds "attribute `a` equals (or matches) `value`" to the hint, when an index can answer it.
+fn add_term(f: &mut SpanFilter, a: &Attribute, value: TermValue) -> Capture {
+    let scope = match a.scope {
+        Scope::Span => TermScope::Span,
+        Scope::Resource => TermScope::Resource,
+        Scope::None => TermScope::SpanOrResource,
+        _ => return Capture::None,
+    };
+    let term = AttributeTerm {
+        scope,
+        key: a.name.clone(),
+        value,
+    };
+    if !term.is_indexable() {
+        return Capture::None;
+    }
+    // Unscoped: either scope's first attribute, wider than TraceQL's rule.
+    let capture = if term.scope == TermScope::SpanOrResource {
+        Capture::Wider
+    } else {
+        Capture::Exact
+    };
+    f.terms.push(term);
+    capture
 }
 
 /// A condition that replaced no earlier one of its field is exact; a second one on the same

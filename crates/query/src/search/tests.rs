@@ -621,7 +621,10 @@ async fn exact_hints_keep_every_condition() {
     append(&store, &t, &spans).await;
     store.flush(&t).await.unwrap();
     let q = Querier::new(store);
-    let cases: [(&str, Vec<u8>); 9] = [
+    let cases: [(&str, Vec<u8>); 12] = [
+        (r#"{ span.k =~ "x|y" }"#, vec![5]),
+        (r#"{ .k =~ "x" }"#, vec![5, 4]),
+        (r#"{ span.http.route =~ "/.*" }"#, vec![]),
         ("{ duration > 500ms && duration > 100ms }", vec![2]),
         ("{ duration > 100ms && duration > 500ms }", vec![2]),
         (r#"{ name = "a" && name = "b" }"#, vec![]),
@@ -783,6 +786,10 @@ mod engine_vs_scan {
             Just(r#"span.http.route = "/a""#.to_owned()),
             Just(r#"span.http.route != "/a""#.to_owned()),
             Just("span.http.route = 7".to_owned()),
+            Just(r#"span.http.route =~ "/a|/c""#.to_owned()),
+            Just(r#"span.http.route =~ "/.*""#.to_owned()),
+            Just(r#".http.route =~ ".*b""#.to_owned()),
+            Just(r#"span.n =~ "1""#.to_owned()),
             (0u64..3_000).prop_map(|d| format!("traceDuration > {d}ms")),
         ]
     }

@@ -50,11 +50,16 @@ use super::cache::BlockCache;
 use super::read::{KvCols, column, list_range, no_column};
 use super::schema::{self as s, HOT, HotType};
 use super::source::ObjectSource;
-use crate::filter::{AttributeTerm, MAX_TERM_STRING_BYTES, TermScope, TermValue, integral};
+use crate::filter::{
+    AttributeTerm, MAX_TERM_STRING_BYTES, TermScope, TermValue, TextTest, integral,
+};
 
 const TERM: &str = "term";
 const GAP: &str = "gap";
 const ROWS_PER_SLOT_KEY: &str = "clew.index.rows_per_slot";
+/// Index format: 2 marks strings too long to keep (`l` terms), which text tests need.
+const VERSION_KEY: &str = "clew.index.version";
+const VERSION: u32 = 2;
 /// Rows per slot: coarser slots make smaller gaps (fewer bits per entry) and more rows for
 /// the scan to read per hit. Measured on the clickhouse profile: 23.9 B/span of index for
 /// exact rows, 18.4 for 16, 14.7 for 64 (1 M spans); but 16-row slots made the selective
@@ -84,6 +89,30 @@ enum ValueRef<'a> {
     Str(&'a str),
     Int(i64),
     Bool(bool),
+    /// A string longer than [`MAX_TERM_STRING_BYTES`]: only that the key has one.
+    Long,
+}
+
+/// What the index is asked for one term.
+#[derive(Clone)]
+pub(crate) enum Probe {
+    /// Entries of exactly this term.
+    Exact(Vec<u8>),
+    /// Entries whose term starts with `prefix` (a scope and key's strings) and whose rest,
+    /// the text, passes the test.
+    Text { prefix: Vec<u8>, test: TextTest },
+}
+
+impl PartialEq for Probe {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Probe::Exact(a), Probe::Exact(b)) => a == b,
+            (Probe::Text { prefix: a, test: x }, Probe::Text { prefix: b, test: y }) => {
+                a == b && x == y
+            }
+            _ => false,
+        }
+    }
 }
 
 fn encode_term(out: &mut Vec<u8>, scope: u8, key: &str, value: ValueRef<'_>) {
@@ -105,35 +134,42 @@ fn encode_term(out: &mut Vec<u8>, scope: u8, key: &str, value: ValueRef<'_>) {
             out.push(b'b');
             out.push(u8::from(b));
         }
+        ValueRef::Long => out.push(b'l'),
     }
 }
 
-/// The index terms an [`AttributeTerm`] stands for (two for span-or-resource), or `None`
+/// The probes an [`AttributeTerm`] stands for, any of which meets it (one per scope; a text
+/// test also takes every long string of the key, which the index does not keep), or `None`
 /// when the index cannot answer it ([`AttributeTerm::is_indexable`]).
-pub(crate) fn term_keys(term: &AttributeTerm) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn term_probes(term: &AttributeTerm) -> Option<Vec<Probe>> {
     if !term.is_indexable() {
         return None;
     }
-    let value = match &term.value {
-        TermValue::Str(v) => ValueRef::Str(v),
-        TermValue::Int(i) => ValueRef::Int(*i),
-        TermValue::Bool(b) => ValueRef::Bool(*b),
-    };
     let scopes: &[u8] = match term.scope {
         TermScope::Span => &[SCOPE_SPAN],
         TermScope::Resource => &[SCOPE_RESOURCE],
         TermScope::SpanOrResource => &[SCOPE_SPAN, SCOPE_RESOURCE],
     };
-    Some(
-        scopes
-            .iter()
-            .map(|&scope| {
-                let mut out = Vec::new();
-                encode_term(&mut out, scope, &term.key, value);
-                out
-            })
-            .collect(),
-    )
+    let mut out = Vec::new();
+    for &scope in scopes {
+        let mut bytes = Vec::new();
+        let value = match &term.value {
+            TermValue::Str(v) => ValueRef::Str(v),
+            TermValue::Int(i) => ValueRef::Int(*i),
+            TermValue::Bool(b) => ValueRef::Bool(*b),
+            TermValue::Matches(test) => {
+                encode_term(&mut bytes, scope, &term.key, ValueRef::Str(""));
+                out.push(Probe::Text {
+                    prefix: bytes.clone(),
+                    test: test.clone(),
+                });
+                ValueRef::Long
+            }
+        };
+        encode_term(&mut bytes, scope, &term.key, value);
+        out.push(Probe::Exact(bytes));
+    }
+    Some(out)
 }
 
 fn writer_properties(zstd_level: i32) -> Result<WriterProperties, ParquetError> {
@@ -148,10 +184,13 @@ fn writer_properties(zstd_level: i32) -> Result<WriterProperties, ParquetError> 
         .set_column_encoding(ColumnPath::from(TERM), Encoding::DELTA_BYTE_ARRAY)
         .set_column_dictionary_enabled(ColumnPath::from(GAP), false)
         .set_column_encoding(ColumnPath::from(GAP), Encoding::BYTE_STREAM_SPLIT)
-        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-            ROWS_PER_SLOT_KEY.to_owned(),
-            ROWS_PER_SLOT.to_string(),
-        )]))
+        .set_key_value_metadata(Some(vec![
+            parquet::file::metadata::KeyValue::new(
+                ROWS_PER_SLOT_KEY.to_owned(),
+                ROWS_PER_SLOT.to_string(),
+            ),
+            parquet::file::metadata::KeyValue::new(VERSION_KEY.to_owned(), VERSION.to_string()),
+        ]))
         .build())
 }
 
@@ -291,9 +330,10 @@ impl IndexBuilder {
     }
 
     fn push_term(&mut self, scope: u8, key: &str, value: ValueRef<'_>) {
-        if matches!(value, ValueRef::Str(v) if v.len() > MAX_TERM_STRING_BYTES) {
-            return;
-        }
+        let value = match value {
+            ValueRef::Str(v) if v.len() > MAX_TERM_STRING_BYTES => ValueRef::Long,
+            other => other,
+        };
         encode_term(&mut self.scratch, scope, key, value);
         let id = match self.terms.get(self.scratch.as_slice()) {
             Some(&id) => id,
@@ -402,19 +442,29 @@ impl IndexSource {
             .await
     }
 
-    /// The slots of each of `terms` (encoded as [`term_keys`] does).
-    pub(crate) async fn lookup(&self, terms: &[Vec<u8>]) -> Result<Lookup, BlockError> {
+    /// The slots of each of `probes` (from [`term_probes`]); `None` when this index cannot
+    /// answer one of them (a text test on an index written before long strings were marked).
+    pub(crate) async fn lookup(&self, probes: &[Probe]) -> Result<Option<Lookup>, BlockError> {
         let metadata = self.metadata().await?;
         let corrupt = |e: String| BlockError::corrupt(&self.path, e);
-        let rows_per_slot = metadata
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .and_then(|kv| kv.iter().find(|kv| kv.key == ROWS_PER_SLOT_KEY))
-            .and_then(|kv| kv.value.as_deref())
+        let kv = |key: &str| {
+            metadata
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .and_then(|kv| kv.iter().find(|kv| kv.key == key))
+                .and_then(|kv| kv.value.as_deref())
+        };
+        let rows_per_slot = kv(ROWS_PER_SLOT_KEY)
             .and_then(|v| v.parse::<u32>().ok())
             .filter(|&g| g > 0)
             .ok_or_else(|| corrupt(format!("index lacks a valid {ROWS_PER_SLOT_KEY}")))?;
+        let version = kv(VERSION_KEY)
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(1);
+        if version < 2 && probes.iter().any(|p| matches!(p, Probe::Text { .. })) {
+            return Ok(None);
+        }
         let converter =
             StatisticsConverter::try_new(TERM, metadata.schema(), metadata.parquet_schema())
                 .map_err(|e| BlockError::parquet(&self.path, e))?;
@@ -430,20 +480,32 @@ impl IndexSource {
         let (Some(mins), Some(maxes)) = (mins, maxes) else {
             return Err(corrupt("index term statistics are not binary".to_owned()));
         };
-        // Missing statistics admit the group.
-        let admits = |g: usize, t: &[u8]| {
-            (mins.is_null(g) || mins.value(g) <= t) && (maxes.is_null(g) || t <= maxes.value(g))
+        // Whether group `g` may hold terms in [lo, hi] (missing statistics admit it).
+        let overlaps = |g: usize, lo: &[u8], hi: Option<&[u8]>| {
+            (mins.is_null(g) || hi.is_none_or(|hi| mins.value(g) <= hi))
+                && (maxes.is_null(g) || lo <= maxes.value(g))
+        };
+        let admits = |g: usize, p: &Probe| match p {
+            Probe::Exact(t) => overlaps(g, t, Some(t)),
+            // Every term with the prefix sorts below the prefix with its last byte raised.
+            Probe::Text { prefix, .. } => {
+                let mut past = prefix.clone();
+                if let Some(last) = past.last_mut() {
+                    *last = last.saturating_add(1);
+                }
+                overlaps(g, prefix, Some(&past))
+            }
         };
         let read: Vec<usize> = (0..groups.len())
-            .filter(|&g| terms.iter().any(|t| admits(g, t)))
+            .filter(|&g| probes.iter().any(|p| admits(g, p)))
             .collect();
         let mut out = Lookup {
-            slots: vec![Vec::new(); terms.len()],
+            slots: vec![Vec::new(); probes.len()],
             rows_per_slot,
             bytes: 0,
         };
         if read.is_empty() {
-            return Ok(out);
+            return Ok(Some(out));
         }
         out.bytes = read
             .iter()
@@ -456,8 +518,6 @@ impl IndexSource {
             total += u64::try_from(groups[g].num_rows()).unwrap_or(0);
             group_ends.push(total);
         }
-        // A query asks a few terms: comparing bytes beats hashing every entry.
-        let wanted = |t: &[u8]| terms.iter().position(|x| x.as_slice() == t);
         let reader = ObjectSource::new(Arc::clone(&self.store), self.path.clone(), self.size)
             .with_cache(Arc::clone(&self.cache), Arc::clone(&self.key));
         let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata)
@@ -468,8 +528,10 @@ impl IndexSource {
         let mut entry = 0u64;
         let mut next_end = group_ends.iter().copied();
         let mut group_end = next_end.next().unwrap_or(u64::MAX);
-        // The previous entry's term (when wanted) and slot, within the current group.
-        let mut previous: Option<(usize, u32)> = None;
+        // The previous entry's term and slot within the current group, and which probes
+        // that term met (terms repeat: a text test runs once per distinct term).
+        let mut previous: Option<(Vec<u8>, u32)> = None;
+        let mut met: Vec<usize> = Vec::new();
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| BlockError::parquet(&self.path, e))?;
             let term = batch
@@ -487,17 +549,30 @@ impl IndexSource {
                     previous = None;
                 }
                 entry += 1;
-                let Some(t) = wanted(term.value(i)) else {
-                    previous = None;
-                    continue;
+                let t = term.value(i);
+                let slot = match &mut previous {
+                    Some((p, slot)) if p.as_slice() == t => {
+                        *slot = slot
+                            .checked_add(gap.value(i))
+                            .ok_or_else(|| corrupt("index slot overflows".to_owned()))?;
+                        *slot
+                    }
+                    _ => {
+                        met.clear();
+                        met.extend(
+                            probes
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, p)| probe_meets(p, t))
+                                .map(|(k, _)| k),
+                        );
+                        previous = Some((t.to_vec(), gap.value(i)));
+                        gap.value(i)
+                    }
                 };
-                let slot = match previous {
-                    Some((p, slot)) if p == t => slot.checked_add(gap.value(i)),
-                    _ => Some(gap.value(i)),
+                for &k in &met {
+                    out.slots[k].push(slot);
                 }
-                .ok_or_else(|| corrupt("index slot overflows".to_owned()))?;
-                out.slots[t].push(slot);
-                previous = Some((t, slot));
             }
         }
         for slots in &mut out.slots {
@@ -507,7 +582,18 @@ impl IndexSource {
             }
             slots.dedup();
         }
-        Ok(out)
+        Ok(Some(out))
+    }
+}
+
+/// Whether index term `t` meets probe `p`.
+fn probe_meets(p: &Probe, t: &[u8]) -> bool {
+    match p {
+        Probe::Exact(x) => x.as_slice() == t,
+        Probe::Text { prefix, test } => t
+            .strip_prefix(prefix.as_slice())
+            .and_then(|rest| std::str::from_utf8(rest).ok())
+            .is_some_and(|text| (test.test)(text)),
     }
 }
 

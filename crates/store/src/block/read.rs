@@ -403,8 +403,12 @@ impl BlockReader {
         let mut bytes = 0u64;
         let mut selection = None;
         let indexed = self.meta.index_bytes > 0;
-        if let Some(asked) = index_terms(&scan.hints).filter(|_| indexed) {
-            let lookup = self.index_lookup(asked.keys).await?;
+        // Whether the index answered the hints' terms (an old index may not answer text tests).
+        let mut index_used = false;
+        if let Some(asked) = index_terms(&scan.hints).filter(|_| indexed)
+            && let Some(lookup) = self.index_lookup(asked.probes).await?
+        {
+            index_used = true;
             bytes += lookup.bytes;
             let slots = candidate_slots(&asked.hints, &lookup.slots);
             let first_rows = first_rows(&metadata);
@@ -424,7 +428,7 @@ impl BlockReader {
         // Exact hints (see `SpanScan::exact`) that this block applies whole: the matcher's
         // verdict is known, so only trace ids and starts are decoded.
         let exact = scan.exact.filter(|_| {
-            scan.hints.len() <= 1 && scan.hints.iter().all(|h| applies_whole(h, indexed))
+            scan.hints.len() <= 1 && scan.hints.iter().all(|h| applies_whole(h, index_used))
         });
         let columns = match exact {
             Some(_) => vec![s::TRACE_ID, s::START],
@@ -493,7 +497,10 @@ impl BlockReader {
     }
 
     /// The rows of the block's attribute index for each of `keys` (see `index.rs`).
-    async fn index_lookup(&self, keys: Vec<Vec<u8>>) -> Result<index::Lookup, BlockError> {
+    async fn index_lookup(
+        &self,
+        probes: Vec<index::Probe>,
+    ) -> Result<Option<index::Lookup>, BlockError> {
         let path = block_path(&self.meta.tenant, &self.meta.id, INDEX_FILE);
         let source = index::IndexSource {
             store: Arc::clone(&self.store),
@@ -502,7 +509,7 @@ impl BlockReader {
             size: self.meta.index_bytes,
             cache: Arc::clone(&self.cache),
         };
-        guarded(&path, async move { source.lookup(&keys).await }).await
+        guarded(&path, async move { source.lookup(&probes).await }).await
     }
 
     /// False when the meta proves that no span of the block meets `f`.
@@ -523,11 +530,10 @@ impl BlockReader {
     }
 }
 
-/// What a scan asks of an attribute index: distinct encoded terms, and per hint, per
-/// term, which of them it accepts (a span-or-resource term accepts two).
-#[derive(Debug, PartialEq, Eq)]
+/// What a scan asks of an attribute index: distinct probes, and per hint, per term, which
+/// of them meet it (a span-or-resource term has two, a text test one more per scope).
 struct IndexTerms {
-    keys: Vec<Vec<u8>>,
+    probes: Vec<index::Probe>,
     hints: Vec<Vec<Vec<usize>>>,
 }
 
@@ -537,21 +543,21 @@ fn index_terms(hints: &[SpanFilter]) -> Option<IndexTerms> {
     if hints.is_empty() {
         return None;
     }
-    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut probes: Vec<index::Probe> = Vec::new();
     let mut per_hint = Vec::with_capacity(hints.len());
     for hint in hints {
         let mut terms = Vec::new();
         for term in &hint.terms {
-            let Some(alternatives) = index::term_keys(term) else {
+            let Some(alternatives) = index::term_probes(term) else {
                 continue;
             };
             let ids = alternatives
                 .into_iter()
-                .map(|k| match keys.iter().position(|x| *x == k) {
+                .map(|k| match probes.iter().position(|x| *x == k) {
                     Some(i) => i,
                     None => {
-                        keys.push(k);
-                        keys.len() - 1
+                        probes.push(k);
+                        probes.len() - 1
                     }
                 })
                 .collect();
@@ -563,7 +569,7 @@ fn index_terms(hints: &[SpanFilter]) -> Option<IndexTerms> {
         per_hint.push(terms);
     }
     Some(IndexTerms {
-        keys,
+        probes,
         hints: per_hint,
     })
 }
@@ -697,6 +703,11 @@ pub(super) fn applies_whole(hint: &SpanFilter, indexed: bool) -> bool {
                 })
         })
         && (hint.terms.is_empty() || (indexed && hint.terms.iter().all(|t| t.is_indexable())))
+        // A text test also takes every long string of its key (the index keeps none).
+        && !hint
+            .terms
+            .iter()
+            .any(|t| matches!(t.value, TermValue::Matches(_)))
 }
 
 /// Whether some hint has a condition a row filter can test (see [`hint_filter`]).

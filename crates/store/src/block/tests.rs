@@ -15,7 +15,7 @@ use proptest::prelude::*;
 
 use super::write::sort_and_dedup;
 use super::*;
-use crate::filter::{AttributeTerm, SpanFilter, TermScope, TermValue};
+use crate::filter::{AttributeTerm, SpanFilter, TermScope, TermValue, TextTest};
 
 fn tenant() -> TenantId {
     TenantId::new("t1").unwrap()
@@ -75,6 +75,8 @@ fn arb_hot_value() -> impl Strategy<Value = AnyValue> {
         3 => "(GET|POST|api|db)".prop_map(AnyValue::String),
         2 => (100i64..600).prop_map(AnyValue::Int),
         1 => (100i64..103).prop_map(|i| AnyValue::Double(i as f64)),
+        // Longer than the index keeps.
+        1 => "[a-b]{257,260}".prop_map(AnyValue::String),
         1 => arb_value(),
     ]
 }
@@ -507,6 +509,7 @@ fn matcher_scan(filter: &SpanFilter) -> crate::scan::SpanScan {
 /// Terms made from the attributes the spans do have, so that index lookups hit.
 fn terms_of(spans: &[SpanRecord]) -> Vec<AttributeTerm> {
     let mut out = Vec::new();
+    let mut tests = Vec::new();
     let mut add = |scope, kv: &KeyValue| {
         let value = match &kv.value {
             AnyValue::String(s) => TermValue::Str(s.clone()),
@@ -526,11 +529,23 @@ fn terms_of(spans: &[SpanRecord]) -> Vec<AttributeTerm> {
         for kv in &rec.span.attributes {
             add(TermScope::Span, kv);
             add(TermScope::SpanOrResource, kv);
+            // A text test: the same first character (long strings included).
+            if let Some(first) = kv.value.to_display_string().chars().next() {
+                tests.push(AttributeTerm {
+                    scope: TermScope::Span,
+                    key: kv.key.clone(),
+                    value: TermValue::Matches(TextTest {
+                        source: format!("^{first}"),
+                        test: Arc::new(move |s: &str| s.starts_with(first)),
+                    }),
+                });
+            }
         }
         for kv in &rec.resource.attributes {
             add(TermScope::Resource, kv);
         }
     }
+    out.extend(tests);
     out
 }
 
