@@ -20,8 +20,9 @@
 //! u32, the key, then the value: `s` and the UTF-8 string, `i` and the i64 big-endian, or
 //! `b` and one byte 0/1. Doubles with an integral value are indexed as that int, other
 //! doubles not at all, bytes, arrays, maps and empty values as their display strings
-//! (TraceQL compares them so); strings longer than [`MAX_TERM_STRING_BYTES`] and the
-//! resource's `service.name` (a column of its own) are left out. Only the first attribute
+//! (TraceQL compares them so); a string longer than [`MAX_TERM_STRING_BYTES`] only as `l`
+//! (no value: enough for a text test to take the span), and the resource's `service.name`
+//! (a column of its own) not at all. `clew.index.version` 2 has the `l` terms. Only the first attribute
 //! with a given key in each scope of a span is indexed, TraceQL's rule for `span.key`, so a
 //! lookup answers a scoped equality exactly.
 
