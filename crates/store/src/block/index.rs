@@ -531,7 +531,8 @@ impl IndexSource {
         let mut group_end = next_end.next().unwrap_or(u64::MAX);
         // The previous entry's term and slot within the current group, and which probes
         // that term met (terms repeat: a text test runs once per distinct term).
-        let mut previous: Option<(Vec<u8>, u32)> = None;
+        let mut previous_term: Vec<u8> = Vec::new();
+        let mut previous_slot: Option<u32> = None;
         let mut met: Vec<usize> = Vec::new();
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| BlockError::parquet(&self.path, e))?;
@@ -547,16 +548,14 @@ impl IndexSource {
             for i in 0..batch.num_rows() {
                 if entry == group_end {
                     group_end = next_end.next().unwrap_or(u64::MAX);
-                    previous = None;
+                    previous_slot = None;
                 }
                 entry += 1;
                 let t = term.value(i);
-                let slot = match &mut previous {
-                    Some((p, slot)) if p.as_slice() == t => {
-                        *slot = slot
-                            .checked_add(gap.value(i))
-                            .ok_or_else(|| corrupt("index slot overflows".to_owned()))?;
-                        *slot
+                let slot = match previous_slot {
+                    Some(slot) if previous_term.as_slice() == t => {
+                        slot.checked_add(gap.value(i))
+                            .ok_or_else(|| corrupt("index slot overflows".to_owned()))?
                     }
                     _ => {
                         met.clear();
@@ -567,10 +566,12 @@ impl IndexSource {
                                 .filter(|(_, p)| probe_meets(p, t))
                                 .map(|(k, _)| k),
                         );
-                        previous = Some((t.to_vec(), gap.value(i)));
+                        previous_term.clear();
+                        previous_term.extend_from_slice(t);
                         gap.value(i)
                     }
                 };
+                previous_slot = Some(slot);
                 for &k in &met {
                     out.slots[k].push(slot);
                 }
