@@ -203,7 +203,6 @@ pub(crate) struct IndexBuilder {
     /// (term id, slot) of the current run, in row order.
     entries: Vec<(u32, u32)>,
     next_row: u32,
-    rows_per_slot: u32,
     writer: ArrowWriter<Vec<u8>>,
     scratch: Vec<u8>,
     row_terms: Vec<u32>,
@@ -218,7 +217,6 @@ impl IndexBuilder {
             term_bytes: 0,
             entries: Vec::new(),
             next_row: 0,
-            rows_per_slot: ROWS_PER_SLOT,
             writer,
             scratch: Vec::new(),
             row_terms: Vec::new(),
@@ -288,7 +286,7 @@ impl IndexBuilder {
             }
             self.row_terms.sort_unstable();
             self.row_terms.dedup();
-            let slot = self.next_row / self.rows_per_slot;
+            let slot = self.next_row / ROWS_PER_SLOT;
             self.entries
                 .extend(self.row_terms.iter().map(|&t| (t, slot)));
             self.next_row = self
@@ -486,19 +484,23 @@ impl IndexSource {
             (mins.is_null(g) || hi.is_none_or(|hi| mins.value(g) <= hi))
                 && (maxes.is_null(g) || lo <= maxes.value(g))
         };
-        let admits = |g: usize, p: &Probe| match p {
-            Probe::Exact(t) => overlaps(g, t, Some(t)),
-            // Every term with the prefix sorts below the prefix with its last byte raised.
-            Probe::Text { prefix, .. } => {
-                let mut past = prefix.clone();
-                if let Some(last) = past.last_mut() {
-                    *last = last.saturating_add(1);
+        // Each probe's term range: one term, or every term with the prefix, which sort below
+        // the prefix with its last byte raised.
+        let ranges: Vec<(&[u8], Vec<u8>)> = probes
+            .iter()
+            .map(|p| match p {
+                Probe::Exact(t) => (t.as_slice(), t.clone()),
+                Probe::Text { prefix, .. } => {
+                    let mut past = prefix.clone();
+                    if let Some(last) = past.last_mut() {
+                        *last = last.saturating_add(1);
+                    }
+                    (prefix.as_slice(), past)
                 }
-                overlaps(g, prefix, Some(&past))
-            }
-        };
+            })
+            .collect();
         let read: Vec<usize> = (0..groups.len())
-            .filter(|&g| probes.iter().any(|p| admits(g, p)))
+            .filter(|&g| ranges.iter().any(|(lo, hi)| overlaps(g, lo, Some(hi))))
             .collect();
         let mut out = Lookup {
             slots: vec![Vec::new(); probes.len()],
@@ -597,50 +599,4 @@ fn probe_meets(p: &Probe, t: &[u8]) -> bool {
             .and_then(|rest| std::str::from_utf8(rest).ok())
             .is_some_and(|text| (test.test)(text)),
     }
-}
-
-/// Every (term, slot) an encoded index holds, decoded the simple way: what merge and write
-/// tests compare.
-#[cfg(test)]
-pub(crate) fn entries(bytes: bytes::Bytes) -> std::collections::BTreeSet<(Vec<u8>, u32)> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).expect("index footer");
-    let sizes: Vec<usize> = builder
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| g.num_rows() as usize)
-        .collect();
-    let mut terms: Vec<Vec<u8>> = Vec::new();
-    let mut gaps: Vec<u32> = Vec::new();
-    for batch in builder.build().expect("index reader") {
-        let batch = batch.expect("index batch");
-        let t = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<BinaryArray>()
-            .expect("terms");
-        let g = batch
-            .column(1)
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .expect("gaps");
-        terms.extend((0..t.len()).map(|i| t.value(i).to_vec()));
-        gaps.extend(g.values().iter().copied());
-    }
-    let mut out = std::collections::BTreeSet::new();
-    let mut at = 0;
-    for size in sizes {
-        let mut previous: Option<(&[u8], u32)> = None;
-        for i in at..at + size {
-            let slot = match previous {
-                Some((t, slot)) if t == terms[i].as_slice() => slot + gaps[i],
-                _ => gaps[i],
-            };
-            out.insert((terms[i].clone(), slot));
-            previous = Some((&terms[i], slot));
-        }
-        at += size;
-    }
-    out
 }
